@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# ci/bootstrap.sh — one-time set-up for a fresh Debian machine, idempotent.
+#
+#   ci/bootstrap.sh packages   install the Debian packages the build and tests need
+#   ci/bootstrap.sh pythons    build CPython 3.13.5 (free-threaded and default) into
+#                              $SPPROF_CACHE unless already there
+#
+# Each stage prints one line; long output goes to $SPPROF_CACHE/logs/.
+set -euo pipefail
+
+CACHE=${SPPROF_CACHE:-$HOME/.cache/spprof}
+LOGS=$CACHE/logs
+mkdir -p "$LOGS"
+
+say() { printf '[bootstrap] %s\n' "$*"; }
+fail() { printf '[bootstrap] error: %s\n' "$*" >&2; exit 1; }
+
+# Debian packages: compilers and sanitizer/fuzzer runtimes, AFL++, cmocka, the ARM64 cross
+# toolchain with qemu, and CPython's build dependencies.
+PACKAGES=(
+  make gcc clang-14 libclang-rt-14-dev llvm-14 afl++ libcmocka-dev pkg-config
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+  xz-utils libssl-dev zlib1g-dev libffi-dev libbz2-dev libreadline-dev libsqlite3-dev
+  liblzma-dev libncurses-dev uuid-dev libgdbm-dev
+)
+PACKAGES_ARM64=(libcmocka-dev:arm64)
+
+packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  # The ARM64 unit tests link cmocka built for arm64: that needs Debian's multiarch.
+  for p in "${PACKAGES_ARM64[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then say "packages: all present"; return; fi
+  say "packages: installing ${missing[*]} (log: $LOGS/apt.log)"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
+  { $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"; } \
+      >"$LOGS/apt.log" 2>&1 || fail "apt-get failed; see $LOGS/apt.log"
+}
+
+PYVER=3.13.5
+
+# Fetch python3.13's source from Debian trixie through a private sources list, leaving
+# the machine's own apt configuration alone.
+python_source() {
+  local tarball=$CACHE/src/python3.13_${PYVER}.orig.tar.xz
+  [ -f "$tarball" ] && { echo "$tarball"; return; }
+  mkdir -p "$CACHE/apt/lists/partial" "$CACHE/src"
+  local mirror
+  mirror=$(grep -m1 -ohP '^URIs: \K\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=$(grep -m1 -ohP '^deb \K\S+' /etc/apt/sources.list 2>/dev/null || true)
+  [ -n "$mirror" ] || fail "cannot find this machine's Debian mirror"
+  echo "deb-src $mirror trixie main" >"$CACHE/apt/sources.list"
+  local A=(-o "Dir::Etc::SourceList=$CACHE/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+           -o "Dir::State::Lists=$CACHE/apt/lists" -o "Dir::Cache=$CACHE/apt/cache")
+  { apt-get "${A[@]}" update && (cd "$CACHE/src" && apt-get "${A[@]}" source --download-only python3.13); } \
+      >"$LOGS/python-source.log" 2>&1 || fail "could not download python3.13 source; see $LOGS/python-source.log"
+  [ -f "$tarball" ] || fail "python3.13 source arrived without $tarball"
+  echo "$tarball"
+}
+
+# build_python TAG CONFIGURE-FLAGS...: build into $CACHE/cpython-$PYVER-TAG, unless its
+# interpreter already runs.
+build_python() {
+  local tag=$1; shift
+  local prefix=$CACHE/cpython-$PYVER-$tag exe
+  case $tag in ft) exe=$prefix/bin/python3.13t ;; *) exe=$prefix/bin/python3.13 ;; esac
+  if [ -x "$exe" ] && "$exe" -c 'import pip' 2>/dev/null; then say "python $tag: cached at $exe"; return; fi
+  local tarball; tarball=$(python_source)
+  local work=$CACHE/build/$tag
+  rm -rf "$work" "$prefix"; mkdir -p "$work"
+  say "python $tag: building $PYVER (about 3 min; log: $LOGS/python-$tag.log)"
+  ( cd "$work" && tar xf "$tarball" && cd "Python-$PYVER" \
+    && ./configure --prefix="$prefix" --with-ensurepip=install "$@" \
+    && make -j"$(nproc)" && make install ) >"$LOGS/python-$tag.log" 2>&1 \
+    || fail "python $tag build failed; see $LOGS/python-$tag.log"
+  rm -rf "$work"
+  "$exe" -c 'import sys; print(sys.version)' >/dev/null || fail "python $tag does not run"
+  say "python $tag: ready at $exe"
+}
+
+pythons() {
+  build_python ft --disable-gil
+  build_python gil
+}
+
+case ${1:-all} in
+  packages) packages ;;
+  pythons) pythons ;;
+  all) packages; pythons ;;
+  *) fail "usage: $0 [packages|pythons|all]" ;;
+esac

@@ -1,0 +1,59 @@
+/*
+ * spw.h — shared vocabulary of the spprof core: architectures, error codes, limits.
+ *
+ * The core is pure C11. It includes no Python header, holds no mutable global or static
+ * state, never allocates and performs no I/O, so every function in it is async-signal-safe
+ * and may run inside a SIGPROF handler. Every byte of target memory it looks at arrives
+ * through a reader (reader.h).
+ */
+#ifndef SPW_H
+#define SPW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Architecture of the process whose memory is being read. The numeric values are part of
+ * the snapshot format (docs/snapshot-format.md); never renumber them. */
+typedef enum spw_arch {
+    SPW_ARCH_UNKNOWN = 0,
+    SPW_ARCH_X86_64 = 1,  /* user addresses below 2^47 */
+    SPW_ARCH_AARCH64 = 2, /* user addresses below 2^48 */
+} spw_arch;
+
+/* The architecture this code was compiled for (what a live or remote reader sees). */
+#if defined(__x86_64__)
+#define SPW_ARCH_HOST SPW_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SPW_ARCH_HOST SPW_ARCH_AARCH64
+#else
+#define SPW_ARCH_HOST SPW_ARCH_UNKNOWN
+#endif
+
+/* Lowest address any reader may be asked for: the null page and its neighbourhood are never
+ * mapped by Linux (vm.mmap_min_addr is at least 4096). */
+#define SPW_ADDR_MIN 0x1000u
+
+/* One past the highest user-space address of an architecture, or 0 if unknown. */
+static inline uint64_t spw_arch_user_limit(spw_arch arch)
+{
+    switch (arch) {
+    case SPW_ARCH_X86_64: return (uint64_t)1 << 47;
+    case SPW_ARCH_AARCH64: return (uint64_t)1 << 48;
+    default: return 0;
+    }
+}
+
+/* True when [addr, addr+len) is a plausible user-space range of `arch`: above the null
+ * page, aligned to `align` (a power of two), and wholly below the architecture's user
+ * limit. This is the check every pointer passes before the core reads through it. */
+static inline int spw_addr_ok(spw_arch arch, uint64_t addr, uint64_t len, uint64_t align)
+{
+    uint64_t limit = spw_arch_user_limit(arch);
+    return addr >= SPW_ADDR_MIN && (addr & (align - 1)) == 0 && len <= limit &&
+           addr <= limit - len;
+}
+
+/* Name of an architecture ("x86_64", "aarch64", "unknown"). */
+const char *spw_arch_name(spw_arch arch);
+
+#endif /* SPW_H */

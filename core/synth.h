@@ -1,0 +1,105 @@
+/*
+ * synth.h — synthetic images: CPython memory built from the documented layouts.
+ *
+ * A builder lays out thread states, frame chains, code objects, strings and line tables in
+ * a caller-provided arena that stands for target memory at address `base`, using the real
+ * _Py_DebugOffsets of each supported interpreter flavour (3.13, 3.13t, 3.14, 3.14t). Unit
+ * tests use it to craft exact situations; the fuzzers use it to build and then corrupt
+ * frame graphs; spw_synth_encode() turns an image into a snapshot file, so the very same
+ * decoder and image reader serve synthetic and captured memory.
+ *
+ * Like the rest of the core it never allocates: when the arena is full, the builder
+ * records the failure in `oom` and every later call returns 0.
+ */
+#ifndef SPW_SYNTH_H
+#define SPW_SYNTH_H
+
+#include "layout.h"
+#include "snapshot.h"
+
+typedef enum spw_flavor {
+    SPW_FLAVOR_313 = 0,  /* CPython 3.13.5, default (GIL) build */
+    SPW_FLAVOR_313T = 1, /* CPython 3.13.5, free-threaded */
+    SPW_FLAVOR_314 = 2,  /* CPython 3.14.x, default build */
+    SPW_FLAVOR_314T = 3, /* CPython 3.14.x, free-threaded */
+    SPW_FLAVOR_COUNT_ = 4,
+} spw_flavor;
+
+const char *spw_flavor_name(spw_flavor f); /* "3.13", "3.13t", "3.14", "3.14t" */
+
+/* The real _Py_DebugOffsets blob of a flavour (as read from that interpreter's _PyRuntime). */
+const uint8_t *spw_flavor_blob(spw_flavor f, size_t *len);
+
+typedef struct spw_synth {
+    spw_layout layout;
+    spw_flavor flavor;
+    uint64_t base;   /* target address of mem[0]; 64-byte aligned */
+    uint8_t *mem;    /* arena */
+    size_t cap;      /* arena bytes */
+    size_t used;     /* bytes handed out */
+    int oom;         /* set once an allocation failed */
+    uint64_t code_type;  /* a fake PyCode_Type object */
+    uint64_t other_type; /* a fake type object that is not PyCode_Type */
+    uint64_t none;       /* a fake None object (of other_type) */
+} spw_synth;
+
+/* Start an image. Returns 0, or -1 if the arena cannot hold the basics or base is bad. */
+int spw_synth_init(spw_synth *s, spw_flavor flavor, spw_arch arch, uint64_t base, uint8_t *mem,
+                   size_t cap);
+
+/* Zeroed target memory; returns its target address, or 0 when out of arena. */
+uint64_t spw_synth_alloc(spw_synth *s, size_t size, size_t align);
+/* Host pointer to target memory [addr, addr+len), or NULL if outside the arena. */
+uint8_t *spw_synth_ptr(const spw_synth *s, uint64_t addr, size_t len);
+/* Little-endian store of `width` (1, 2, 4 or 8) bytes at a target address; -1 if outside. */
+int spw_synth_poke(spw_synth *s, uint64_t addr, uint64_t value, unsigned width);
+
+/* An object header (ob_type = type) of `size` bytes. */
+uint64_t spw_synth_object(spw_synth *s, uint64_t type, size_t size);
+/* A compact str from UTF-8, in the narrowest kind that holds it (ASCII, 1, 2 or 4). */
+uint64_t spw_synth_str(spw_synth *s, const char *utf8);
+/* A compact str of an explicit kind (1, 2 or 4) from code points; ascii=1 only with kind 1. */
+uint64_t spw_synth_str_kind(spw_synth *s, const uint32_t *cps, size_t n, unsigned kind,
+                            int ascii);
+/* A bytes object. */
+uint64_t spw_synth_bytes(spw_synth *s, const uint8_t *data, size_t len);
+
+/* A code object with `n_units` code units of bytecode. */
+typedef struct spw_synth_code_spec {
+    const char *qualname;
+    const char *filename;
+    int32_t firstlineno;
+    const uint8_t *linetable; /* may be NULL: then one "no column" entry per code unit,
+                                 each on line firstlineno + unit index */
+    size_t linetable_len;
+    uint32_t n_units;
+} spw_synth_code_spec;
+uint64_t spw_synth_code(spw_synth *s, const spw_synth_code_spec *spec);
+
+/* 3.14t: give a code object `n_copies` thread-local bytecode copies (entry 0 is
+ * co_code_adaptive itself, as in CPython). Returns the _PyCodeArray address. */
+uint64_t spw_synth_tlbc(spw_synth *s, uint64_t code, uint32_t n_copies);
+/* Address of bytecode copy `index` of a code (index 0: co_code_adaptive), or 0. */
+uint64_t spw_synth_bytecode(const spw_synth *s, uint64_t code, uint32_t index);
+
+/* An interpreter frame executing code unit `lasti` of `code` (in copy `tlbc_index` on
+ * 3.14t), with the given owner and previous pointer. `code` 0 gives a NULL executable.
+ * On 3.14 the executable is stored as a tagged _PyStackRef (deferred tag). */
+uint64_t spw_synth_frame(spw_synth *s, uint64_t code, uint32_t lasti, uint8_t owner,
+                         uint64_t previous, int32_t tlbc_index);
+/* Field addresses of a frame, for corrupting it. */
+uint64_t spw_synth_frame_field(const spw_synth *s, uint64_t frame, uint32_t offset);
+
+/* A thread state whose current_frame is `frame`. */
+uint64_t spw_synth_tstate(spw_synth *s, uint64_t frame, uint64_t thread_id,
+                          uint64_t native_thread_id);
+
+/* Reader over the arena: fails outside it. ctx is the spw_synth. */
+int spw_synth_read(void *synth, uint64_t addr, void *dst, size_t len);
+
+/* Encode the image as a snapshot with one region (the used part of the arena). */
+spw_snap_err spw_synth_encode(const spw_synth *s, const spw_snap_thread *threads,
+                              uint32_t n_threads, const uint8_t *expected,
+                              uint32_t expected_len, uint8_t *out, size_t cap, size_t *size);
+
+#endif /* SPW_SYNTH_H */

@@ -1,0 +1,70 @@
+/*
+ * walk.h — the speculative frame walker.
+ *
+ * From a thread-state address, follow current_frame -> previous, innermost first, and emit
+ * (code address, instruction offset) for each complete Python frame. Nothing stops the
+ * chain from changing or being freed while we read it, so every pointer is validated before
+ * it is read, each frame's fields are read once and then judged, and every walk ends in
+ * exactly one status.
+ */
+#ifndef SPW_WALK_H
+#define SPW_WALK_H
+
+#include "layout.h"
+#include "reader.h"
+
+typedef enum spw_status {
+    SPW_WALK_OK = 0,        /* reached previous == NULL */
+    SPW_WALK_TRUNCATED = 1, /* depth limit or traversal budget; emitted frames are valid */
+    SPW_WALK_DROPPED = 2,   /* the sample is unusable; see reason */
+} spw_status;
+
+typedef enum spw_reason {
+    SPW_REASON_NONE = 0,
+    SPW_REASON_CYCLE = 1,         /* the chain revisits a frame */
+    SPW_REASON_INVALID_FRAME = 2, /* frame pointer or field fails validation */
+    SPW_REASON_INVALID_CODE = 3,  /* executable is not a well-formed code object */
+    SPW_REASON_UNREADABLE = 4,    /* the reader could not supply the bytes */
+    SPW_REASON_COUNT_ = 5,
+} spw_reason;
+
+const char *spw_status_name(spw_status s); /* "ok", "truncated", "dropped" */
+const char *spw_reason_name(spw_reason r); /* "", "cycle", "invalid_frame", ... */
+
+/* One emitted frame. `lasti` is the index, in 2-byte code units, of the instruction the
+ * frame is executing, relative to the bytecode copy instr_ptr points into (CPython's
+ * _PyInterpreterFrame_LASTI). */
+typedef struct spw_frame {
+    uint64_t code;
+    uint32_t lasti;
+} spw_frame;
+
+/* Frames followed per walk, emitted or not. Long cycles are caught well before this:
+ * Brent's check reports every cycle whose frames (tail plus loop) number at most
+ * SPW_WALK_BUDGET / 3. A chain still going at the budget is `truncated`. */
+#define SPW_WALK_BUDGET 16384u
+/* The largest depth limit a caller may ask for. */
+#define SPW_WALK_DEPTH_MAX 4096u
+
+typedef struct spw_walk_result {
+    spw_status status;
+    spw_reason reason;   /* SPW_REASON_NONE unless dropped */
+    uint32_t n_frames;   /* frames written to the output array */
+    uint32_t n_visited;  /* frames followed, including skipped and unemitted ones */
+    uint32_t n_reads;    /* reader calls made */
+} spw_walk_result;
+
+/* Everything a walk needs besides the reader. */
+typedef struct spw_walk_args {
+    const spw_layout *layout;
+    uint64_t code_type; /* address of PyCode_Type in the target */
+    uint64_t tstate;    /* address of the PyThreadState to walk */
+    spw_frame *frames;  /* output, innermost first */
+    uint32_t max_frames; /* depth limit: at most this many frames are emitted */
+} spw_walk_args;
+
+/* Walk through a generic reader. Deterministic: a pure function of the bytes the reader
+ * returns. Returns the status (also in res->status). */
+spw_status spw_walk(const spw_walk_args *args, const spw_reader *reader, spw_walk_result *res);
+
+#endif /* SPW_WALK_H */
