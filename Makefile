@@ -44,9 +44,18 @@ arm64_LDLIBS := -L/usr/lib/aarch64-linux-gnu -lcmocka
 arm64_RUN := QEMU_LD_PREFIX=/usr/aarch64-linux-gnu qemu-aarch64
 VARIANTS := gcc clang asan arm64
 
+# Quiet by default: one short line per step. `make V=1` shows the full commands.
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-6s %-6s %s\n' $(1) $(2) $(3)
+endif
+
 .PHONY: all help check demo bootstrap pythons which-python unit unit-% clean
 
-all: $(BUILD)/gcc/libspwcore.a $(patsubst harness/%.c,$(BUILD)/bin/%,$(TOOL_SRC)) \
+all: $(BUILD)/gcc/libspwcore.a $(if $(TOOL_SRC),$(BUILD)/bin/spwalk) \
      $(patsubst %,$(BUILD)/gcc/tests/%,$(TEST_NAMES))
 
 help:
@@ -62,21 +71,31 @@ help:
 define variant
 $(BUILD)/$(1)/core/%.o: core/%.c $(wildcard core/*.h)
 	@mkdir -p $$(@D)
-	$$($(1)_CC) $$(CPPFLAGS_ALL) $$(WARN) $$($(1)_CFLAGS) -c $$< -o $$@
+	$$(call say,CC,$(1),$$<)
+	$$(Q)$$($(1)_CC) $$(CPPFLAGS_ALL) $$(WARN) $$($(1)_CFLAGS) -c $$< -o $$@
 
 $(BUILD)/$(1)/tests/support/%.o: tests/unit/support/%.c $(wildcard core/*.h tests/unit/support/*.h)
 	@mkdir -p $$(@D)
-	$$($(1)_CC) $$(CPPFLAGS_ALL) -Itests/unit $$(WARN) $$($(1)_CFLAGS) -c $$< -o $$@
+	$$(call say,CC,$(1),$$<)
+	$$(Q)$$($(1)_CC) $$(CPPFLAGS_ALL) -Itests/unit $$(WARN) $$($(1)_CFLAGS) -c $$< -o $$@
 
 $(BUILD)/$(1)/libspwcore.a: $(patsubst core/%.c,$(BUILD)/$(1)/core/%.o,$(CORE_SRC))
 	@rm -f $$@
-	ar rcs $$@ $$^
+	$$(call say,AR,$(1),$$@)
+	$$(Q)ar rcs $$@ $$^
 
 $(BUILD)/$(1)/tests/%: tests/unit/%.c $(BUILD)/$(1)/libspwcore.a $(patsubst tests/unit/support/%.c,$(BUILD)/$(1)/tests/support/%.o,$(TEST_SUPPORT)) $(wildcard core/*.h tests/unit/support/*.h)
 	@mkdir -p $$(@D)
-	$$($(1)_CC) $$(CPPFLAGS_ALL) -Itests/unit $$(WARN) $$($(1)_CFLAGS) $$< \
+	$$(call say,LINK,$(1),$$@)
+	$$(Q)$$($(1)_CC) $$(CPPFLAGS_ALL) -Itests/unit $$(WARN) $$($(1)_CFLAGS) $$< \
 	    $(patsubst tests/unit/support/%.c,$(BUILD)/$(1)/tests/support/%.o,$(TEST_SUPPORT)) \
 	    $(BUILD)/$(1)/libspwcore.a $$($(1)_LDLIBS) -o $$@
+
+$(BUILD)/$(1)/bin/spwalk: $(TOOL_SRC) $(BUILD)/$(1)/libspwcore.a $(wildcard core/*.h harness/*.h)
+	@mkdir -p $$(@D)
+	$$(call say,LINK,$(1),$$@)
+	$$(Q)$$($(1)_CC) $$(CPPFLAGS_ALL) -Iharness $$(WARN) $$($(1)_CFLAGS) $(TOOL_SRC) \
+	    $(BUILD)/$(1)/libspwcore.a -o $$@
 
 unit-$(1): $(patsubst %,$(BUILD)/$(1)/tests/%,$(TEST_NAMES))
 	@set -e; for t in $$^; do \
@@ -89,10 +108,10 @@ $(foreach v,$(VARIANTS),$(eval $(call variant,$(v))))
 unit: unit-gcc
 
 # --- tools -----------------------------------------------------------------------------
-$(BUILD)/bin/%: harness/%.c $(BUILD)/gcc/libspwcore.a $(wildcard core/*.h harness/*.h)
+# spwalk is every harness/*.c linked with the core; build/bin/ holds the default build.
+$(BUILD)/bin/spwalk: $(BUILD)/gcc/bin/spwalk
 	@mkdir -p $(@D)
-	gcc $(CPPFLAGS_ALL) -Iharness $(WARN) -O2 -g $< $(filter-out $<,$(filter harness/%.c,$^)) \
-	    $(BUILD)/gcc/libspwcore.a -o $@
+	$(Q)cp $< $@
 
 # --- set-up ----------------------------------------------------------------------------
 bootstrap:

@@ -56,7 +56,9 @@ int spw_synth_poke(spw_synth *s, uint64_t addr, uint64_t value, unsigned width);
 
 /* An object header (ob_type = type) of `size` bytes. */
 uint64_t spw_synth_object(spw_synth *s, uint64_t type, size_t size);
-/* A compact str from UTF-8, in the narrowest kind that holds it (ASCII, 1, 2 or 4). */
+/* A compact str from UTF-8, in the narrowest kind that holds it (ASCII, 1, 2 or 4); at most
+ * SPW_SYNTH_STR_MAX code points. */
+#define SPW_SYNTH_STR_MAX 1024u
 uint64_t spw_synth_str(spw_synth *s, const char *utf8);
 /* A compact str of an explicit kind (1, 2 or 4) from code points; ascii=1 only with kind 1. */
 uint64_t spw_synth_str_kind(spw_synth *s, const uint32_t *cps, size_t n, unsigned kind,

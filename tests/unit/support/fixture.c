@@ -1,0 +1,55 @@
+#include "support/fixture.h"
+
+#include <stdlib.h>
+
+const spw_flavor fix_flavors[SPW_FLAVOR_COUNT_] = { SPW_FLAVOR_313, SPW_FLAVOR_313T,
+                                                    SPW_FLAVOR_314, SPW_FLAVOR_314T };
+
+fixture *fix_new_arch(spw_flavor flavor, spw_arch arch)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->arena = malloc(FIX_ARENA);
+    assert_non_null(f->arena);
+    assert_int_equal(spw_synth_init(&f->s, flavor, arch, FIX_BASE, f->arena, FIX_ARENA), 0);
+    f->reader.read = spw_synth_read;
+    f->reader.ctx = &f->s;
+    return f;
+}
+
+fixture *fix_new(spw_flavor flavor)
+{
+    return fix_new_arch(flavor, SPW_ARCH_X86_64);
+}
+
+void fix_free(fixture *f)
+{
+    free(f->arena);
+    free(f);
+}
+
+uint64_t fix_code(fixture *f, const char *name, uint32_t units)
+{
+    spw_synth_code_spec spec = { .qualname = name, .filename = "mod.py", .firstlineno = 10,
+                                 .n_units = units };
+    uint64_t code = spw_synth_code(&f->s, &spec);
+    assert_int_not_equal(code, 0);
+    return code;
+}
+
+spw_status fix_walk(fixture *f, uint64_t tstate, spw_frame *frames, uint32_t max,
+                    spw_walk_result *res)
+{
+    spw_walk_args a = { .layout = &f->s.layout, .code_type = f->s.code_type, .tstate = tstate,
+                        .frames = frames, .max_frames = max };
+    spw_status st = spw_walk(&a, &f->reader, res);
+    assert_int_equal(st, res->status);
+    /* Exactly one status; a reason only when dropped. */
+    if (st == SPW_WALK_DROPPED)
+        assert_true(res->reason > SPW_REASON_NONE && res->reason < SPW_REASON_COUNT_);
+    else
+        assert_int_equal(res->reason, SPW_REASON_NONE);
+    assert_true(res->n_frames <= max);
+    assert_true(res->n_visited <= SPW_WALK_BUDGET);
+    return st;
+}

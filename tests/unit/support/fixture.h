@@ -1,0 +1,42 @@
+/*
+ * fixture.h — shared set-up for unit tests: a synthetic image in a heap arena, and a
+ * reader over it that counts what it was asked.
+ */
+#ifndef SPW_TEST_FIXTURE_H
+#define SPW_TEST_FIXTURE_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "synth.h"
+#include "walk.h"
+
+/* Target address of the arena: an ordinary-looking heap address. */
+#define FIX_BASE 0x7f1200000000ull
+#define FIX_ARENA (8u << 20)
+
+typedef struct fixture {
+    spw_synth s;
+    uint8_t *arena;
+    spw_reader reader;
+} fixture;
+
+/* A fresh image of `flavor` (x86_64 unless arch given); fails the test if it cannot. */
+fixture *fix_new(spw_flavor flavor);
+fixture *fix_new_arch(spw_flavor flavor, spw_arch arch);
+void fix_free(fixture *f);
+
+/* A code object "fn<i>" in "mod.py" with `units` code units, lines firstline+unit. */
+uint64_t fix_code(fixture *f, const char *name, uint32_t units);
+
+/* Walk `tstate` with depth limit `max` into frames[]. */
+spw_status fix_walk(fixture *f, uint64_t tstate, spw_frame *frames, uint32_t max,
+                    spw_walk_result *res);
+
+/* Every flavour, for tests that loop over them. */
+extern const spw_flavor fix_flavors[SPW_FLAVOR_COUNT_];
+
+#endif

@@ -1,0 +1,520 @@
+/*
+ * test_walk.c — the walker: every status and drop reason, each validation rule on its
+ * own, cycles, the depth limit, incomplete frames, tagged executables, thread-local
+ * bytecode, and determinism. Most tests run over all four interpreter layouts.
+ */
+#include "support/fixture.h"
+#include "walk_body.h" /* SPW_CODE_UNITS_MAX */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <string.h>
+
+#define MAXF 512
+
+/* Build a chain of n frames, frame 0 innermost; code i runs at lasti = i. Returns the
+ * tstate; frames[] receives the frame addresses. */
+static uint64_t chain(fixture *f, uint32_t n, uint64_t *frames, uint64_t *codes)
+{
+    uint64_t prev = 0;
+    for (uint32_t k = n; k-- > 0;) {
+        char name[32];
+        snprintf(name, sizeof name, "fn%u", k);
+        codes[k] = fix_code(f, name, 64);
+        frames[k] = spw_synth_frame(&f->s, codes[k], k % 64, 0, prev, 0);
+        assert_int_not_equal(frames[k], 0);
+        prev = frames[k];
+    }
+    return spw_synth_tstate(&f->s, n ? frames[0] : 0, 1, 2);
+}
+
+static void test_ok_every_flavor(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SPW_FLAVOR_COUNT_; i++) {
+        fixture *f = fix_new(fix_flavors[i]);
+        uint64_t fr[10], co[10];
+        uint64_t ts = chain(f, 10, fr, co);
+        spw_frame out[MAXF];
+        spw_walk_result r;
+        assert_int_equal(fix_walk(f, ts, out, MAXF, &r), SPW_WALK_OK);
+        assert_int_equal(r.n_frames, 10);
+        assert_int_equal(r.n_visited, 10);
+        for (uint32_t k = 0; k < 10; k++) {
+            assert_int_equal(out[k].code, co[k]);
+            assert_int_equal(out[k].lasti, k);
+        }
+        fix_free(f);
+    }
+}
+
+static void test_empty_stack_is_ok(void **state)
+{
+    (void)state;
+    fixture *f = fix_new(SPW_FLAVOR_313T);
+    uint64_t ts = spw_synth_tstate(&f->s, 0, 1, 2);
+    spw_frame out[4];
+    spw_walk_result r;
+    assert_int_equal(fix_walk(f, ts, out, 4, &r), SPW_WALK_OK);
+    assert_int_equal(r.n_frames, 0);
+    assert_int_equal(r.n_reads, 1);
+    fix_free(f);
+}
+
+static void test_depth_limit_truncates(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SPW_FLAVOR_COUNT_; i++) {
+        fixture *f = fix_new(fix_flavors[i]);
+        uint64_t fr[20], co[20];
+        uint64_t ts = chain(f, 20, fr, co);
+        spw_frame out[MAXF];
+        spw_walk_result r;
+        assert_int_equal(fix_walk(f, ts, out, 5, &r), SPW_WALK_TRUNCATED);
+        assert_int_equal(r.n_frames, 5);
+        assert_int_equal(r.n_visited, 20); /* the rest of the chain is still checked */
+        for (uint32_t k = 0; k < 5; k++) assert_int_equal(out[k].code, co[k]);
+        /* Exactly at the limit: nothing was cut. */
+        assert_int_equal(fix_walk(f, ts, out, 20, &r), SPW_WALK_OK);
+        assert_int_equal(fix_walk(f, ts, out, 0, &r), SPW_WALK_TRUNCATED);
+        assert_int_equal(r.n_frames, 0);
+        fix_free(f);
+    }
+}
+
+static void test_budget_truncates_long_acyclic_chain(void **state)
+{
+    (void)state;
+    fixture *f = fix_new(SPW_FLAVOR_313);
+    uint64_t code = fix_code(f, "deep", 8);
+    uint64_t prev = 0, first = 0;
+    /* One frame longer than the budget; the outermost ones are shared code. */
+    for (uint32_t k = 0; k < SPW_WALK_BUDGET + 1; k++) {
+        prev = spw_synth_frame(&f->s, code, 1, 0, prev, 0);
+        assert_int_not_equal(prev, 0);
+        if (k == 0) first = prev;
+    }
+    (void)first;
+    uint64_t ts = spw_synth_tstate(&f->s, prev, 1, 2);
+    spw_frame out[8];
+    spw_walk_result r;
+    assert_int_equal(fix_walk(f, ts, out, 8, &r), SPW_WALK_TRUNCATED);
+    assert_int_equal(r.n_visited, SPW_WALK_BUDGET);
+    assert_int_equal(r.n_frames, 8);
+    fix_free(f);
+}
+
+/* A chain of `tail` frames leading into a loop of `loop` frames. */
+static void check_cycle(spw_flavor flavor, uint32_t tail, uint32_t loop, uint32_t max)
+{
+    fixture *f = fix_new(flavor);
+    uint64_t code = fix_code(f, "loop", 8);
+    uint32_t n = tail + loop;
+    uint64_t *fr = calloc(n, sizeof *fr);
+    assert_non_null(fr);
+    for (uint32_t k = 0; k < n; k++) fr[k] = spw_synth_frame(&f->s, code, 0, 0, 0, 0);
+    for (uint32_t k = 0; k + 1 < n; k++)
+        spw_synth_poke(&f->s, fr[k] + f->s.layout.frame_previous, fr[k + 1], 8);
+    spw_synth_poke(&f->s, fr[n - 1] + f->s.layout.frame_previous, fr[tail], 8);
+    uint64_t ts = spw_synth_tstate(&f->s, fr[0], 1, 2);
+    spw_frame out[MAXF];
+    spw_walk_result r;
+    assert_int_equal(fix_walk(f, ts, out, max, &r), SPW_WALK_DROPPED);
+    assert_int_equal(r.reason, SPW_REASON_CYCLE);
+    /* Caught within Brent's bound: at most tail + loop + 2 * max(tail + 1, loop) steps. */
+    uint32_t m = tail + 1 > loop ? tail + 1 : loop;
+    assert_true(r.n_visited <= tail + loop + 2 * m);
+    free(fr);
+    fix_free(f);
+}
+
+static void test_cycles(void **state)
+{
+    (void)state;
+    static const uint32_t lengths[] = { 1, 2, 8, 9, 300, 5000 };
+    for (int i = 0; i < SPW_FLAVOR_COUNT_; i++)
+        for (size_t j = 0; j < sizeof lengths / sizeof lengths[0]; j++) {
+            check_cycle(fix_flavors[i], 0, lengths[j], MAXF);
+            check_cycle(fix_flavors[i], 3, lengths[j], MAXF);
+            check_cycle(fix_flavors[i], 1000, lengths[j], 4);  /* far past the depth limit */
+        }
+}
+
+static void test_short_cycle_caught_at_first_repeat(void **state)
+{
+    (void)state;
+    /* The 8-frame window catches loops of up to 8 frames the moment one repeats. */
+    for (uint32_t loop = 1; loop <= 8; loop++) {
+        fixture *f = fix_new(SPW_FLAVOR_314T);
+        uint64_t code = fix_code(f, "w", 4);
+        uint64_t fr[8];
+        for (uint32_t k = 0; k < loop; k++) fr[k] = spw_synth_frame(&f->s, code, 0, 0, 0, 0);
+        for (uint32_t k = 0; k < loop; k++)
+            spw_synth_poke(&f->s, fr[k] + f->s.layout.frame_previous, fr[(k + 1) % loop], 8);
+        uint64_t ts = spw_synth_tstate(&f->s, fr[0], 1, 2);
+        spw_frame out[16];
+        spw_walk_result r;
+        assert_int_equal(fix_walk(f, ts, out, 16, &r), SPW_WALK_DROPPED);
+        assert_int_equal(r.reason, SPW_REASON_CYCLE);
+        assert_int_equal(r.n_visited, loop);
+        fix_free(f);
+    }
+}
+
+/* Point the innermost frame's `previous` at `bad` and expect a drop with `why`. */
+static void check_bad_previous(spw_flavor flavor, spw_arch arch, uint64_t bad, spw_reason why)
+{
+    fixture *f = fix_new_arch(flavor, arch);
+    uint64_t fr[3], co[3];
+    uint64_t ts = chain(f, 3, fr, co);
+    spw_synth_poke(&f->s, fr[1] + f->s.layout.frame_previous, bad, 8);
+    spw_frame out[8];
+    spw_walk_result r;
+    assert_int_equal(fix_walk(f, ts, out, 8, &r), SPW_WALK_DROPPED);
+    assert_int_equal(r.reason, why);
+    /* A pointer that fails validation is never followed; one that passes is counted even
+     * when the read through it then fails. */
+    assert_int_equal(r.n_visited, why == SPW_REASON_UNREADABLE ? 3 : 2);
+    fix_free(f);
+}
+
+static void test_frame_pointer_validation(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SPW_FLAVOR_COUNT_; i++) {
+        spw_flavor fl = fix_flavors[i];
+        check_bad_previous(fl, SPW_ARCH_X86_64, 0x10, SPW_REASON_INVALID_FRAME); /* null page */
+        check_bad_previous(fl, SPW_ARCH_X86_64, 0xff8, SPW_REASON_INVALID_FRAME);
+        check_bad_previous(fl, SPW_ARCH_X86_64, FIX_BASE + 4, SPW_REASON_INVALID_FRAME); /* misaligned */
+        check_bad_previous(fl, SPW_ARCH_X86_64, FIX_BASE + 1, SPW_REASON_INVALID_FRAME);
+        check_bad_previous(fl, SPW_ARCH_X86_64, 1ull << 47, SPW_REASON_INVALID_FRAME); /* non-canonical */
+        check_bad_previous(fl, SPW_ARCH_X86_64, 0xffff800000001000ull, SPW_REASON_INVALID_FRAME); /* kernel */
+        check_bad_previous(fl, SPW_ARCH_X86_64, (1ull << 47) - 8, SPW_REASON_INVALID_FRAME); /* frame would cross the limit */
+        /* ARM64 has a 48-bit user space: the same address is valid there, merely unreadable. */
+        check_bad_previous(fl, SPW_ARCH_AARCH64, 1ull << 47, SPW_REASON_UNREADABLE);
+        check_bad_previous(fl, SPW_ARCH_AARCH64, 1ull << 48, SPW_REASON_INVALID_FRAME);
+        /* Dangling: valid-looking but outside anything the reader can supply. */
+        check_bad_previous(fl, SPW_ARCH_X86_64, 0x10000, SPW_REASON_UNREADABLE);
+    }
+}
+
+static void test_bad_tstate(void **state)
+{
+    (void)state;
+    fixture *f = fix_new(SPW_FLAVOR_313T);
+    spw_frame out[4];
+    spw_walk_result r;
+    assert_int_equal(fix_walk(f, 0, out, 4, &r), SPW_WALK_DROPPED);
+    assert_int_equal(r.reason, SPW_REASON_INVALID_FRAME);
+    assert_int_equal(r.n_reads, 0);
+    assert_int_equal(fix_walk(f, FIX_BASE + 3, out, 4, &r), SPW_WALK_DROPPED);
+    assert_int_equal(r.reason, SPW_REASON_INVALID_FRAME);
+    assert_int_equal(fix_walk(f, 0x20000, out, 4, &r), SPW_WALK_DROPPED);
+    assert_int_equal(r.reason, SPW_REASON_UNREADABLE);
+    fix_free(f);
+}
+
+/* Replace the executable of the innermost frame with a raw value. */
+static void check_executable(spw_flavor flavor, uint64_t exec_bits, spw_status st, spw_reason why,
+                             uint32_t n_frames)
+{
+    fixture *f = fix_new(flavor);
+    uint64_t fr[3], co[3];
+    uint64_t ts = chain(f, 3, fr, co);
+    spw_synth_poke(&f->s, fr[0] + f->s.layout.frame_executable, exec_bits, 8);
+    spw_frame out[8];
+    spw_walk_result r;
+    assert_int_equal(fix_walk(f, ts, out, 8, &r), st);
+    assert_int_equal(r.reason, why);
+    assert_int_equal(r.n_frames, n_frames);
+    fix_free(f);
+}
+
+static void test_executable_checks(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SPW_FLAVOR_COUNT_; i++) {
+        spw_flavor fl = fix_flavors[i];
+        fixture *f = fix_new(fl);
+        uint64_t none = f->s.none, type = f->s.other_type;
+        fix_free(f);
+        /* Same arena layout in every fixture of a flavour, so these addresses carry over. */
+        check_executable(fl, none, SPW_WALK_DROPPED, SPW_REASON_INVALID_CODE, 0);
+        check_executable(fl, type, SPW_WALK_DROPPED, SPW_REASON_INVALID_CODE, 0);
+        check_executable(fl, FIX_BASE + 8 * 1024 * 1024 - 64, SPW_WALK_DROPPED,
+                         SPW_REASON_UNREADABLE, 0);
+        check_executable(fl, 0x18, SPW_WALK_DROPPED, SPW_REASON_INVALID_CODE, 0);
+        check_executable(fl, 1ull << 50, SPW_WALK_DROPPED, SPW_REASON_INVALID_CODE, 0);
+        /* NULL executable: a frame being set up or torn down, skipped. */
+        check_executable(fl, 0, SPW_WALK_OK, SPW_REASON_NONE, 2);
+    }
+    /* 3.13 stores a plain pointer: a low bit set makes it misaligned. */
+    fixture *f = fix_new(SPW_FLAVOR_313T);
+    uint64_t fr[2], co[2];
+    chain(f, 2, fr, co);
+    fix_free(f);
+    check_executable(SPW_FLAVOR_313T, co[0] | 1, SPW_WALK_DROPPED, SPW_REASON_INVALID_CODE, 0);
+}
+
+static void test_tagged_executable_3_14(void **state)
+{
+    (void)state;
+    static const spw_flavor fl[] = { SPW_FLAVOR_314, SPW_FLAVOR_314T };
+    for (int i = 0; i < 2; i++) {
+        for (uint64_t tag = 0; tag < 4; tag++) {
+            fixture *f = fix_new(fl[i]);
+            uint64_t fr[2], co[2];
+            uint64_t ts = chain(f, 2, fr, co);
+            spw_synth_poke(&f->s, fr[0] + f->s.layout.frame_executable, co[0] | tag, 8);
+            spw_frame out[4];
+            spw_walk_result r;
+            assert_int_equal(fix_walk(f, ts, out, 4, &r), SPW_WALK_OK);
+            assert_int_equal(out[0].code, co[0]); /* tags cleared */
+            fix_free(f);
+        }
+        /* Bit 2 is not a tag: the pointer is misaligned. */
+        fixture *f = fix_new(fl[i]);
+        uint64_t fr[2], co[2];
+        uint64_t ts = chain(f, 2, fr, co);
+        spw_synth_poke(&f->s, fr[0] + f->s.layout.frame_executable, co[0] | 4, 8);
+        spw_frame out[4];
+        spw_walk_result r;
+        assert_int_equal(fix_walk(f, ts, out, 4, &r), SPW_WALK_DROPPED);
+        assert_int_equal(r.reason, SPW_REASON_INVALID_CODE);
+        fix_free(f);
+    }
+}
+
+static void test_code_size_checks(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SPW_FLAVOR_COUNT_; i++) {
+        static const uint64_t sizes[] = { 0, SPW_CODE_UNITS_MAX + 1, ~0ull };
+        for (int j = 0; j < 3; j++) {
+            fixture *f = fix_new(fix_flavors[i]);
+            uint64_t fr[2], co[2];
+            uint64_t ts = chain(f, 2, fr, co);
+            spw_synth_poke(&f->s, co[0] + f->s.layout.ob_size, sizes[j], 8);
+            spw_frame out[4];
+            spw_walk_result r;
+            assert_int_equal(fix_walk(f, ts, out, 4, &r), SPW_WALK_DROPPED);
+            assert_int_equal(r.reason, SPW_REASON_INVALID_CODE);
+            fix_free(f);
+        }
+    }
+}
+
+static void test_instr_ptr_checks(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SPW_FLAVOR_COUNT_; i++) {
+        fixture *f = fix_new(fix_flavors[i]);
+        uint64_t code = fix_code(f, "f", 16);
+        uint64_t base = spw_synth_bytecode(&f->s, code, 0);
+        uint64_t fr = spw_synth_frame(&f->s, code, 0, 0, 0, 0);
+        uint64_t ts = spw_synth_tstate(&f->s, fr, 1, 2);
+        uint64_t ip = fr + f->s.layout.frame_instr_ptr;
+        spw_frame out[4];
+        spw_walk_result r;
+        struct { uint64_t instr; spw_status st; uint32_t lasti; } cases[] = {
+            { base, SPW_WALK_OK, 0 },
+            { base + 30, SPW_WALK_OK, 15 },          /* last code unit */
+            { base + 32, SPW_WALK_DROPPED, 0 },      /* one past the end */
+            { base - 2, SPW_WALK_DROPPED, 0 },       /* before the start */
+            { base + 3, SPW_WALK_DROPPED, 0 },       /* not on a code unit */
+            { 0, SPW_WALK_DROPPED, 0 },
+            { ~0ull, SPW_WALK_DROPPED, 0 },
+        };
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            spw_synth_poke(&f->s, ip, cases[k].instr, 8);
+            assert_int_equal(fix_walk(f, ts, out, 4, &r), cases[k].st);
+            if (cases[k].st == SPW_WALK_OK) {
+                assert_int_equal(out[0].lasti, cases[k].lasti);
+            } else {
+                assert_int_equal(r.reason, SPW_REASON_INVALID_FRAME);
+                assert_int_equal(r.n_frames, 0);
+            }
+        }
+        fix_free(f);
+    }
+}
+
+static void test_incomplete_frames_skipped(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SPW_FLAVOR_COUNT_; i++) {
+        fixture *f = fix_new(fix_flavors[i]);
+        uint8_t owner_max = f->s.layout.owner_max;
+        uint64_t a = fix_code(f, "a", 4), b = fix_code(f, "b", 4);
+        /* a <- C-stack shim <- b <- shim (outermost), plus owners 1 and 2 (generator and
+         * frame object), which are real Python frames. */
+        uint64_t f4 = spw_synth_frame(&f->s, f->s.none, 0, 3, 0, 0);
+        uint64_t f3 = spw_synth_frame(&f->s, b, 1, 2, f4, 0);
+        uint64_t f2 = spw_synth_frame(&f->s, b, 2, 1, f3, 0);
+        uint64_t f1 = spw_synth_frame(&f->s, 0, 0, owner_max, f2, 0);
+        uint64_t f0 = spw_synth_frame(&f->s, a, 3, 0, f1, 0);
+        uint64_t ts = spw_synth_tstate(&f->s, f0, 1, 2);
+        spw_frame out[8];
+        spw_walk_result r;
+        assert_int_equal(fix_walk(f, ts, out, 8, &r), SPW_WALK_OK);
+        assert_int_equal(r.n_visited, 5);
+        assert_int_equal(r.n_frames, 3);
+        assert_int_equal(out[0].code, a);
+        assert_int_equal(out[1].code, b);
+        assert_int_equal(out[1].lasti, 2);
+        assert_int_equal(out[2].lasti, 1);
+        /* An owner beyond the last known value is corruption. */
+        spw_synth_poke(&f->s, f1 + f->s.layout.frame_owner, owner_max + 1u, 1);
+        assert_int_equal(fix_walk(f, ts, out, 8, &r), SPW_WALK_DROPPED);
+        assert_int_equal(r.reason, SPW_REASON_INVALID_FRAME);
+        spw_synth_poke(&f->s, f1 + f->s.layout.frame_owner, 0xff, 1);
+        assert_int_equal(fix_walk(f, ts, out, 8, &r), SPW_WALK_DROPPED);
+        fix_free(f);
+    }
+}
+
+static void test_owner_values_per_version(void **state)
+{
+    (void)state;
+    fixture *f = fix_new(SPW_FLAVOR_313);
+    assert_int_equal(f->s.layout.owner_max, 3);
+    fix_free(f);
+    f = fix_new(SPW_FLAVOR_314T);
+    assert_int_equal(f->s.layout.owner_max, 4);
+    fix_free(f);
+}
+
+static void test_thread_local_bytecode(void **state)
+{
+    (void)state;
+    fixture *f = fix_new(SPW_FLAVOR_314T);
+    uint64_t code = fix_code(f, "tl", 32);
+    assert_int_not_equal(spw_synth_tlbc(&f->s, code, 4), 0);
+    uint64_t f2 = spw_synth_frame(&f->s, code, 7, 0, 0, 3);
+    uint64_t f1 = spw_synth_frame(&f->s, code, 9, 0, f2, 0);
+    uint64_t f0 = spw_synth_frame(&f->s, code, 31, 0, f1, 1);
+    uint64_t ts = spw_synth_tstate(&f->s, f0, 1, 2);
+    assert_int_not_equal(spw_synth_bytecode(&f->s, code, 1), spw_synth_bytecode(&f->s, code, 0));
+    spw_frame out[8];
+    spw_walk_result r;
+    assert_int_equal(fix_walk(f, ts, out, 8, &r), SPW_WALK_OK);
+    assert_int_equal(r.n_frames, 3);
+    assert_int_equal(out[0].lasti, 31);
+    assert_int_equal(out[1].lasti, 9);
+    assert_int_equal(out[2].lasti, 7);
+
+    /* instr_ptr in copy 1 while tlbc_index says 2: outside the copy it claims. */
+    uint64_t idx = f0 + f->s.layout.frame_tlbc_index;
+    spw_synth_poke(&f->s, idx, 2, 4);
+    assert_int_equal(fix_walk(f, ts, out, 8, &r), SPW_WALK_DROPPED);
+    assert_int_equal(r.reason, SPW_REASON_INVALID_FRAME);
+    /* Index past the array, and negative. */
+    spw_synth_poke(&f->s, idx, 4, 4);
+    assert_int_equal(fix_walk(f, ts, out, 8, &r), SPW_WALK_DROPPED);
+    assert_int_equal(r.reason, SPW_REASON_INVALID_FRAME);
+    spw_synth_poke(&f->s, idx, 0xffffffffu, 4);
+    assert_int_equal(fix_walk(f, ts, out, 8, &r), SPW_WALK_DROPPED);
+    assert_int_equal(r.reason, SPW_REASON_INVALID_FRAME);
+    /* A broken co_tlbc pointer. */
+    spw_synth_poke(&f->s, idx, 1, 4);
+    spw_synth_poke(&f->s, code + f->s.layout.co_tlbc, 0x10, 8);
+    assert_int_equal(fix_walk(f, ts, out, 8, &r), SPW_WALK_DROPPED);
+    assert_int_equal(r.reason, SPW_REASON_INVALID_CODE);
+    fix_free(f);
+}
+
+static void test_no_tlbc_without_free_threading(void **state)
+{
+    (void)state;
+    fixture *f = fix_new(SPW_FLAVOR_314);
+    assert_int_equal(f->s.layout.has_tlbc, 0);
+    uint64_t code = fix_code(f, "x", 4);
+    assert_int_equal(spw_synth_tlbc(&f->s, code, 2), 0);
+    fix_free(f);
+    f = fix_new(SPW_FLAVOR_313T);
+    assert_int_equal(f->s.layout.has_tlbc, 0);
+    fix_free(f);
+}
+
+/* A reader that fails after `budget` reads, to reach every unreadable exit. */
+typedef struct failing { spw_synth *s; uint32_t budget; } failing;
+static int failing_read(void *ctx, uint64_t addr, void *dst, size_t len)
+{
+    failing *fr = ctx;
+    if (fr->budget == 0) return -1;
+    fr->budget--;
+    return spw_synth_read(fr->s, addr, dst, len);
+}
+
+static void test_unreadable_at_every_read(void **state)
+{
+    (void)state;
+    fixture *f = fix_new(SPW_FLAVOR_314T);
+    uint64_t code = fix_code(f, "tl", 8);
+    spw_synth_tlbc(&f->s, code, 2);
+    uint64_t f1 = spw_synth_frame(&f->s, code, 1, 0, 0, 1);
+    uint64_t f0 = spw_synth_frame(&f->s, code, 2, 0, f1, 0);
+    uint64_t ts = spw_synth_tstate(&f->s, f0, 1, 2);
+    spw_frame out[4];
+    spw_walk_result r;
+    assert_int_equal(fix_walk(f, ts, out, 4, &r), SPW_WALK_OK);
+    uint32_t total = r.n_reads;
+    assert_int_equal(total, 1 + 2 + 2 + 3); /* tstate, 2 frames, 2 codes, tlbc array */
+    for (uint32_t k = 0; k < total; k++) {
+        failing fr = { &f->s, k };
+        spw_reader rd = { failing_read, &fr };
+        spw_walk_args a = { &f->s.layout, f->s.code_type, ts, out, 4 };
+        assert_int_equal(spw_walk(&a, &rd, &r), SPW_WALK_DROPPED);
+        assert_int_equal(r.reason, SPW_REASON_UNREADABLE);
+        assert_int_equal(r.n_reads, k + 1);
+    }
+    fix_free(f);
+}
+
+static void test_walk_is_pure(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SPW_FLAVOR_COUNT_; i++) {
+        fixture *f = fix_new(fix_flavors[i]);
+        uint64_t fr[40], co[40];
+        uint64_t ts = chain(f, 40, fr, co);
+        spw_frame a[MAXF], b[MAXF];
+        memset(a, 0xa5, sizeof a);
+        memset(b, 0x5a, sizeof b);
+        spw_walk_result ra, rb;
+        fix_walk(f, ts, a, 30, &ra);
+        fix_walk(f, ts, b, 30, &rb);
+        assert_memory_equal(&ra, &rb, sizeof ra);
+        for (uint32_t k = 0; k < ra.n_frames; k++) {
+            assert_int_equal(a[k].code, b[k].code);
+            assert_int_equal(a[k].lasti, b[k].lasti);
+        }
+        fix_free(f);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ok_every_flavor),
+        cmocka_unit_test(test_empty_stack_is_ok),
+        cmocka_unit_test(test_depth_limit_truncates),
+        cmocka_unit_test(test_budget_truncates_long_acyclic_chain),
+        cmocka_unit_test(test_cycles),
+        cmocka_unit_test(test_short_cycle_caught_at_first_repeat),
+        cmocka_unit_test(test_frame_pointer_validation),
+        cmocka_unit_test(test_bad_tstate),
+        cmocka_unit_test(test_executable_checks),
+        cmocka_unit_test(test_tagged_executable_3_14),
+        cmocka_unit_test(test_code_size_checks),
+        cmocka_unit_test(test_instr_ptr_checks),
+        cmocka_unit_test(test_incomplete_frames_skipped),
+        cmocka_unit_test(test_owner_values_per_version),
+        cmocka_unit_test(test_thread_local_bytecode),
+        cmocka_unit_test(test_no_tlbc_without_free_threading),
+        cmocka_unit_test(test_unreadable_at_every_read),
+        cmocka_unit_test(test_walk_is_pure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
