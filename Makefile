@@ -53,6 +53,7 @@ Q := @
 say = @printf '  %-6s %-6s %s\n' $(1) $(2) $(3)
 endif
 
+.SECONDARY:
 .PHONY: all help check demo bootstrap pythons which-python unit unit-% clean
 
 all: $(BUILD)/gcc/libspwcore.a $(if $(TOOL_SRC),$(BUILD)/bin/spwalk) \
@@ -112,6 +113,9 @@ unit: unit-gcc
 $(BUILD)/bin/spwalk: $(BUILD)/gcc/bin/spwalk
 	@mkdir -p $(@D)
 	$(Q)cp $< $@
+
+# --- fuzzing (fuzz/fuzz.mk: fuzz, fuzz-regress, fuzz-selftest, coverage) -----------------
+-include fuzz/fuzz.mk
 
 # --- set-up ----------------------------------------------------------------------------
 bootstrap:

@@ -83,9 +83,21 @@ build_python() {
   say "python $tag: ready at $exe"
 }
 
+# Test-time Python packages, into each built interpreter (pinned for repeatable runs).
+PIP_PACKAGES=(pytest==8.3.5)
+python_packages() {
+  local exe=$1 tag=$2
+  "$exe" -c 'import pytest' 2>/dev/null && return
+  say "python $tag: installing ${PIP_PACKAGES[*]} (log: $LOGS/pip-$tag.log)"
+  "$exe" -m pip install --disable-pip-version-check -q "${PIP_PACKAGES[@]}" >"$LOGS/pip-$tag.log" 2>&1 \
+    || fail "pip install failed for $tag; see $LOGS/pip-$tag.log"
+}
+
 pythons() {
   build_python ft --disable-gil
   build_python gil
+  python_packages "$CACHE/cpython-$PYVER-ft/bin/python3.13t" ft
+  python_packages "$CACHE/cpython-$PYVER-gil/bin/python3.13" gil
 }
 
 case ${1:-all} in

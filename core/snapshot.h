@@ -32,10 +32,11 @@ typedef enum spw_snap_err {
     SPW_SNAP_E_LENGTH,    /* sections do not add up to the file size (trailing bytes, ...) */
     SPW_SNAP_E_REGION,    /* an empty region, or one that wraps or leaves user space */
     SPW_SNAP_E_OVERLAP,   /* regions not sorted or overlapping */
-    SPW_SNAP_E_PADDING,   /* nonzero padding or reserved bytes */
+    SPW_SNAP_E_PADDING,   /* nonzero padding bytes (after a section, or after the CRC) */
     SPW_SNAP_E_CHECKSUM,  /* CRC-32 mismatch */
     SPW_SNAP_E_NOSPACE,   /* encoder: output buffer too small */
-    SPW_SNAP_E_INVALID,   /* encoder: the description itself is invalid */
+    SPW_SNAP_E_INVALID,   /* encoder: the description itself is invalid; or a NULL
+                             out-parameter (decoder's `out`, encoder's `size`) */
 } spw_snap_err;
 
 const char *spw_snap_strerror(spw_snap_err err);
@@ -75,10 +76,12 @@ typedef struct spw_snapshot {
     const uint8_t *base_;
 } spw_snapshot;
 
-/* Validate buf[len] completely and fill *out. */
+/* Validate buf[len] completely and fill *out (zeroed on any error). The order of the checks
+ * and what triggers each error are specified in docs/snapshot-format.md. */
 spw_snap_err spw_snapshot_decode(const uint8_t *buf, size_t len, spw_snapshot *out);
 
-/* Entry i of the thread or region table (i < n_threads / n_regions). */
+/* Entry i of the thread or region table (i < n_threads / n_regions; a larger i gives a
+ * zeroed entry). */
 spw_snap_thread spw_snapshot_thread(const spw_snapshot *s, uint32_t i);
 spw_snap_region spw_snapshot_region(const spw_snapshot *s, uint32_t i);
 
@@ -96,7 +99,12 @@ typedef struct spw_snap_spec {
 } spw_snap_spec;
 
 /* Encode into out[cap]. *size receives the encoded size even when SPW_SNAP_E_NOSPACE is
- * returned, so a caller can size its buffer with a first call using cap = 0. */
+ * returned, so a caller can size its buffer with a first call using cap = 0 (out may then
+ * be NULL); it is 0 after SPW_SNAP_E_INVALID. The spec is validated as the decoder would
+ * validate the file (known arch, pointer width 8, limits, regions non-empty, inside user
+ * space, sorted and disjoint), so the encoder never writes a file its decoder refuses.
+ * `expected` non-NULL with expected_len 0 encodes "present but empty", which decodes back
+ * to a non-NULL `expected`; NULL encodes "absent". */
 spw_snap_err spw_snapshot_encode(const spw_snap_spec *spec, uint8_t *out, size_t cap,
                                  size_t *size);
 

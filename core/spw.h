@@ -49,6 +49,9 @@ static inline uint64_t spw_arch_user_limit(spw_arch arch)
 static inline int spw_addr_ok(spw_arch arch, uint64_t addr, uint64_t len, uint64_t align)
 {
     uint64_t limit = spw_arch_user_limit(arch);
+#ifdef SPW_PLANT_NO_ALIGN_CHECK /* fuzz self-test only: a planted bug the fuzzers must find */
+    align = 1;
+#endif
     return addr >= SPW_ADDR_MIN && (addr & (align - 1)) == 0 && len <= limit &&
            addr <= limit - len;
 }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# ci/check.sh — every test suite, one line per stage; full logs in build/logs/check-*.log.
+# Called by `make check` after ci/bootstrap.sh has set the machine up. Runs every stage
+# even when one fails, then reports the failures and exits 1.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+LOGS=$BUILD/logs
+mkdir -p "$LOGS"
+MAKE=(make --no-print-directory -j"$(nproc)")
+failed=()
+
+stage() { # stage NAME COMMAND...
+  local name=$1; shift
+  local log=$LOGS/check-$name.log start=$SECONDS
+  printf '[check] %-16s ' "$name"
+  if "$@" >"$log" 2>&1; then
+    printf 'ok    %4ds\n' $((SECONDS - start))
+  else
+    printf 'FAIL  %4ds  (log: %s)\n' $((SECONDS - start)) "$log"
+    tail -n 30 "$log" | sed 's/^/    | /'
+    failed+=("$name")
+  fi
+}
+
+PY313T=$(ci/which-python.sh 2>/dev/null | awk '$1 == "3.13t" {print $2}')
+
+stage build          "${MAKE[@]}" all
+for v in gcc clang asan arm64; do
+  stage "unit-$v"    "${MAKE[@]}" "unit-$v"
+done
+if [ -d tests/harness ]; then
+  stage spwalk-asan  "${MAKE[@]}" "$BUILD/asan/bin/spwalk"
+  stage harness      "$PY313T" -m pytest -q -p no:cacheprovider tests/harness
+fi
+[ -f fuzz/fuzz.mk ] && stage fuzz-regress "${MAKE[@]}" fuzz-regress
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "[check] FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "[check] all stages passed"
