@@ -29,6 +29,15 @@ stage build          "${MAKE[@]}" all
 for v in gcc clang asan arm64; do
   stage "unit-$v"    "${MAKE[@]}" "unit-$v"
 done
+# Documentation examples must compile warning-free and run.
+example() {
+  local out=$BUILD/examples; mkdir -p "$out"
+  for src in docs/examples/*.c; do
+    cc -std=c11 -Wall -Wextra -Werror -Icore "$src" "$BUILD/gcc/libspwcore.a" -o "$out/$(basename "$src" .c)" \
+      && "$out/$(basename "$src" .c)" || return 1
+  done
+}
+stage examples       example
 if [ -d tests/harness ]; then
   stage spwalk-asan  "${MAKE[@]}" "$BUILD/asan/bin/spwalk"
   stage harness      "$PY313T" -m pytest -q -p no:cacheprovider tests/harness
