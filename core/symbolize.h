@@ -50,8 +50,10 @@ spw_sym_err spw_symbolize(const spw_layout *layout, const spw_reader *reader, ui
 
 /* Pieces, exposed for tests and fuzzing. */
 
-/* Convert the str object at `addr` to UTF-8 into buf[cap] (cap >= sizeof SPW_TRUNC_MARK + 4).
- * *truncated is set when the string was cut. */
+/* Convert the str object at `addr` to UTF-8 into buf[cap] (cap >= sizeof SPW_TRUNC_MARK + 4;
+ * a smaller buffer is refused with SPW_SYM_E_STRING). *truncated is set when the string was
+ * cut, to fit buf or at SPW_STRING_MAX_CHARS; either way it then ends with SPW_TRUNC_MARK.
+ * Lone surrogates become U+FFFD. On error buf is "" (if cap > 0). */
 spw_sym_err spw_read_unicode(const spw_layout *layout, const spw_reader *reader, uint64_t addr,
                              char *buf, size_t cap, uint8_t *truncated);
 
@@ -60,5 +62,25 @@ spw_sym_err spw_read_unicode(const spw_layout *layout, const spw_reader *reader,
  * before reaching lasti. */
 spw_sym_err spw_linetable_line(const uint8_t *table, size_t len, int32_t first_line,
                                uint32_t lasti, int32_t *line);
+
+/* The same decoder, fed a table in pieces (spw_symbolize reads co_linetable in chunks of at
+ * most SPW_READ_MAX bytes). Begin, then feed consecutive pieces: each call decodes every
+ * complete entry of p[0,len) and sets *used to the bytes it consumed; the caller keeps
+ * p[*used,len) (always fewer than SPW_LINETABLE_ENTRY_MAX bytes) in front of the next piece.
+ * `final` says the table ends at p + len. Once `done` is set, `line` holds the answer (the
+ * final piece always sets it). An entry that can never complete is SPW_SYM_E_LINETABLE. */
+#define SPW_LINETABLE_ENTRY_MAX 25u /* longest accepted entry: 1 byte + 4 varints of 6 */
+
+typedef struct spw_linetable_dec {
+    int64_t running;  /* line the next entry's delta applies to */
+    uint64_t unit;    /* first code unit of the next entry */
+    uint32_t lasti;   /* code unit being looked for */
+    int32_t line;     /* the answer, once done */
+    int done;
+} spw_linetable_dec;
+
+void spw_linetable_begin(spw_linetable_dec *d, int32_t first_line, uint32_t lasti);
+spw_sym_err spw_linetable_feed(spw_linetable_dec *d, const uint8_t *p, size_t len, int final,
+                               size_t *used);
 
 #endif /* SPW_SYMBOLIZE_H */
