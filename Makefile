@@ -64,6 +64,7 @@ help:
 	@echo "make check       set up this machine if needed, then run every test suite"
 	@echo "make demo        set up, then replay the bundled snapshot and print its stacks"
 	@echo "make which-python  print the interpreters the tests use"
+	@echo "make bench       run the benchmarks (figures, side by side in one run)"
 	@echo "make unit-VARIANT  unit tests of one variant: $(VARIANTS)"
 	@echo "make clean       remove $(BUILD)/"
 
@@ -113,6 +114,17 @@ unit: unit-gcc
 $(BUILD)/bin/spwalk: $(BUILD)/gcc/bin/spwalk
 	@mkdir -p $(@D)
 	$(Q)cp $< $@
+
+# --- benchmarks (print measured figures; never timed tests) -------------------------------
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+$(BUILD)/gcc/bench/%: bench/%.c $(BUILD)/gcc/libspwcore.a $(wildcard core/*.h)
+	@mkdir -p $(@D)
+	$(call say,LINK,gcc,$@)
+	$(Q)gcc $(CPPFLAGS_ALL) $(WARN) -O2 -g $< $(BUILD)/gcc/libspwcore.a -o $@
+
+.PHONY: bench
+bench: $(patsubst bench/%.c,$(BUILD)/gcc/bench/%,$(BENCH_SRC))
+	@for b in $^; do echo "== $$(basename $$b)"; $$b || exit 1; done
 
 # --- fuzzing (fuzz/fuzz.mk: fuzz, fuzz-regress, fuzz-selftest, coverage) -----------------
 -include fuzz/fuzz.mk

@@ -38,6 +38,7 @@ example() {
   done
 }
 stage examples       example
+stage bench-build    "${MAKE[@]}" $(for b in bench/*.c; do echo "$BUILD/gcc/bench/$(basename "$b" .c)"; done)
 if [ -d tests/harness ]; then
   stage spwalk-asan  "${MAKE[@]}" "$BUILD/asan/bin/spwalk"
   stage harness      "$PY313T" -m pytest -q -p no:cacheprovider tests/harness

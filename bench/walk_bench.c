@@ -1,0 +1,132 @@
+/*
+ * walk_bench.c — what validation costs: the walker against a raw pointer chase.
+ *
+ * Over one synthetic 3.13t image held in this process's memory, three ways to get the
+ * (code, lasti) pairs of a stack of depth D are timed side by side, interleaved, and the
+ * median of many rounds is kept (this machine is shared and noisy; only ratios measured in
+ * one run mean anything):
+ *   raw      follow `previous`, load f_executable and instr_ptr, no checks at all;
+ *   inline   spw_walk_body() specialised on an inline read (what the live handler does);
+ *   generic  spw_walk() through the spw_reader function pointer (replay, fuzzing).
+ * Prints ns per frame for each and the ratios to raw.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "synth.h"
+#include "walk_body.h"
+
+#define BASE 0x7f0000000000ull
+#define ROUNDS 41
+#define ARENA (4u << 20)
+
+static uint8_t arena[ARENA];
+static spw_synth S;
+
+/* The inline reader: a bounds check and a memcpy, which the compiler folds into loads. */
+static inline int arena_read(void *ctx, uint64_t addr, void *dst, size_t len)
+{
+    (void)ctx;
+    if (addr < BASE || addr - BASE > S.used || len > S.used - (addr - BASE)) return -1;
+    memcpy(dst, arena + (addr - BASE), len);
+    return 0;
+}
+
+static spw_status walk_inline(const spw_walk_args *a, spw_walk_result *r)
+{
+    return spw_walk_body(a, arena_read, NULL, r);
+}
+
+/* No validation whatsoever: what a profiler that trusts the interpreter would do. */
+static uint32_t walk_raw(uint64_t tstate, spw_frame *out, uint32_t max)
+{
+    const spw_layout *L = &S.layout;
+    uint64_t f;
+    memcpy(&f, arena + (tstate - BASE) + L->tstate_current_frame, 8);
+    uint32_t n = 0;
+    while (f && n < max) {
+        const uint8_t *p = arena + (f - BASE);
+        uint64_t code, instr;
+        memcpy(&code, p + L->frame_executable, 8);
+        memcpy(&instr, p + L->frame_instr_ptr, 8);
+        out[n].code = code;
+        out[n].lasti = (uint32_t)((instr - code - L->co_code_adaptive) / 2);
+        n++;
+        memcpy(&f, p + L->frame_previous, 8);
+    }
+    return n;
+}
+
+static int same(const spw_frame *a, const spw_frame *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i].code != b[i].code || a[i].lasti != b[i].lasti) return 0;
+    return 1;
+}
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(void)
+{
+    static const uint32_t depths[] = { 10, 50, 200 };
+    printf("%-6s %12s %13s %13s %10s %11s\n", "depth", "raw ns/fr", "inline ns/fr",
+           "generic ns/fr", "inline/raw", "generic/raw");
+    for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
+        uint32_t depth = depths[d];
+        if (spw_synth_init(&S, SPW_FLAVOR_313T, SPW_ARCH_HOST == SPW_ARCH_UNKNOWN ? SPW_ARCH_X86_64 : SPW_ARCH_HOST,
+                           BASE, arena, ARENA) != 0)
+            return 1;
+        uint64_t frame = 0;
+        for (uint32_t i = 0; i < depth; i++) {
+            spw_synth_code_spec spec = { .qualname = "f", .filename = "b.py", .firstlineno = 1,
+                                         .n_units = 16 };
+            frame = spw_synth_frame(&S, spw_synth_code(&S, &spec), i % 16, 0, frame, 0);
+        }
+        uint64_t ts = spw_synth_tstate(&S, frame, 1, 1);
+        spw_frame out[256], ref[256];
+        spw_walk_args a = { &S.layout, S.code_type, ts, out, 256 };
+        spw_reader rd = { spw_synth_read, &S };
+        spw_walk_result r;
+        /* All three must agree before their speed means anything. */
+        uint32_t n = walk_raw(ts, ref, 256);
+        if (walk_inline(&a, &r) != SPW_WALK_OK || r.n_frames != n ||
+            !same(out, ref, n) || spw_walk(&a, &rd, &r) != SPW_WALK_OK || !same(out, ref, n)) {
+            fprintf(stderr, "walkers disagree at depth %u (status %d %s, %u vs %u frames)\n", depth, r.status, spw_reason_name(r.reason), r.n_frames, n);
+            return 1;
+        }
+        const int reps = 200000 / (int)depth;
+        double t[3][ROUNDS];
+        volatile uint32_t sink = 0;
+        for (int round = 0; round < ROUNDS; round++) {
+            double t0 = now_ns();
+            for (int k = 0; k < reps; k++) sink += walk_raw(ts, ref, 256);
+            double t1 = now_ns();
+            for (int k = 0; k < reps; k++) { walk_inline(&a, &r); sink += r.n_frames; }
+            double t2 = now_ns();
+            for (int k = 0; k < reps; k++) { spw_walk(&a, &rd, &r); sink += r.n_frames; }
+            double t3 = now_ns();
+            t[0][round] = (t1 - t0) / reps / depth;
+            t[1][round] = (t2 - t1) / reps / depth;
+            t[2][round] = (t3 - t2) / reps / depth;
+        }
+        for (int i = 0; i < 3; i++) qsort(t[i], ROUNDS, sizeof(double), cmp_double);
+        double raw = t[0][ROUNDS / 2], inl = t[1][ROUNDS / 2], gen = t[2][ROUNDS / 2];
+        printf("%-6u %12.2f %13.2f %13.2f %10.2f %11.2f\n", depth, raw, inl, gen, inl / raw,
+               gen / raw);
+    }
+    return 0;
+}
