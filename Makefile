@@ -143,7 +143,7 @@ which-python:
 check: pythons
 	@ci/check.sh
 
-demo: bootstrap
+demo: pythons
 	@ci/demo.sh
 
 clean:

@@ -45,6 +45,10 @@ typedef struct spw_frame {
 #define SPW_WALK_BUDGET 16384u
 /* The largest depth limit a caller may ask for. */
 #define SPW_WALK_DEPTH_MAX 4096u
+/* Reads one walk can make at most: the tstate; per followed frame previous, executable and
+ * owner; per emitted frame also instr_ptr, tlbc_index, ob_type, ob_size and up to three
+ * reads of the thread-local bytecode array. The fuzzers hold the walker to this bound. */
+#define SPW_WALK_READS_MAX (1u + 3u * SPW_WALK_BUDGET + 7u * SPW_WALK_DEPTH_MAX)
 
 typedef struct spw_walk_result {
     spw_status status;

@@ -12,7 +12,7 @@
  *   2. validate: non-null page, 8-byte aligned, inside user space — else `invalid_frame`;
  *   3. cycle: the pointer equals one of the last 8 frames (exact, catches short loops at
  *      once) or Brent's tortoise (O(1) memory, catches long loops) — `cycle`;
- *   4. read the frame's fields in one read, then judge them: bogus owner `invalid_frame`;
+ *   4. read the frame's fields (each once), then judge them: bogus owner `invalid_frame`;
  *      owner >= 3 (C stack / interpreter shim) or NULL executable: not a Python frame, skip;
  *   5. while under the depth limit: executable must be an object whose type is
  *      PyCode_Type with a sane size (`invalid_code`), and instr_ptr must point inside the
@@ -38,48 +38,64 @@
 /* Nor a thread-local bytecode array with more copies than this. */
 #define SPW_TLBC_MAX (1u << 16)
 
+/* Every exit goes through here, so the counters kept in registers during the walk reach
+ * the caller exactly once. */
 #define SPW_WALK_END_(st, why)                                                                \
     do {                                                                                      \
         res->status = (st);                                                                   \
         res->reason = (why);                                                                  \
+        res->n_frames = n_frames;                                                             \
+        res->n_visited = n_visited;                                                           \
+        res->n_reads = n_reads;                                                               \
         return (st);                                                                          \
     } while (0)
 #define SPW_DROP_(why) SPW_WALK_END_(SPW_WALK_DROPPED, (why))
-#define SPW_READ_(addr, dst, len)                                                             \
+/* Read a field of constant width into a local: with an inline reader this compiles to one
+ * load, which is why the walker reads field by field rather than copying whole structs. */
+#define SPW_FIELD_(addr, width, dst, on_fail)                                                 \
     do {                                                                                      \
-        res->n_reads++;                                                                       \
-        if (read(ctx, (addr), (dst), (len)) != 0) SPW_DROP_(SPW_REASON_UNREADABLE);           \
+        uint8_t field_[8];                                                                    \
+        n_reads++;                                                                            \
+        if (read(ctx, (addr), field_, (width)) != 0) on_fail;                                 \
+        (dst) = (width) == 8 ? spw_le64(field_) : (width) == 4 ? spw_le32(field_) : field_[0]; \
     } while (0)
+#define SPW_LOAD_(addr, width, dst) SPW_FIELD_(addr, width, dst, SPW_DROP_(SPW_REASON_UNREADABLE))
 
 /* Where the bytecode copy that instr_ptr points into starts. 3.14t threads may run their own
  * copy: tlbc_index selects it in co_tlbc, whose entry 0 is co_code_adaptive itself. Returns
  * the reason to drop, or SPW_REASON_NONE with *base set. */
 SPW_ALWAYS_INLINE spw_reason spw_walk_bytecode_(const spw_layout *L, spw_read_fn read, void *ctx,
-                                                spw_walk_result *res, uint64_t code,
+                                                uint32_t *reads, uint64_t code,
                                                 int32_t tlbc_index, uint64_t *base)
 {
-    uint8_t b[8];
+    uint32_t n_reads = *reads;
+    uint64_t arr, size;
+    spw_reason why = SPW_REASON_NONE;
     if (tlbc_index == 0) {
         *base = code + L->co_code_adaptive;
         return SPW_REASON_NONE;
     }
     if (tlbc_index < 0) return SPW_REASON_INVALID_FRAME;
     if (!spw_addr_ok(L->arch, code, (uint64_t)L->co_tlbc + 8, 8)) return SPW_REASON_INVALID_CODE;
-    res->n_reads++;
-    if (read(ctx, code + L->co_tlbc, b, 8) != 0) return SPW_REASON_UNREADABLE;
-    uint64_t arr = spw_le64(b);
+    SPW_FIELD_(code + L->co_tlbc, 8, arr, goto unreadable);
     /* _PyCodeArray: Py_ssize_t size; char *entries[size]. */
-    if (!spw_addr_ok(L->arch, arr, 8 + 8 * (uint64_t)tlbc_index + 8, 8))
-        return SPW_REASON_INVALID_CODE;
-    res->n_reads++;
-    if (read(ctx, arr, b, 8) != 0) return SPW_REASON_UNREADABLE;
-    uint64_t size = spw_le64(b);
-    if (size > SPW_TLBC_MAX || (uint64_t)tlbc_index >= size) return SPW_REASON_INVALID_FRAME;
-    res->n_reads++;
-    if (read(ctx, arr + 8 + 8 * (uint64_t)tlbc_index, b, 8) != 0) return SPW_REASON_UNREADABLE;
-    *base = spw_le64(b);
-    if (!spw_addr_ok(L->arch, *base, 2, 2)) return SPW_REASON_INVALID_CODE;
-    return SPW_REASON_NONE;
+    if (!spw_addr_ok(L->arch, arr, 8 + 8 * (uint64_t)tlbc_index + 8, 8)) {
+        why = SPW_REASON_INVALID_CODE;
+        goto out;
+    }
+    SPW_FIELD_(arr, 8, size, goto unreadable);
+    if (size > SPW_TLBC_MAX || (uint64_t)tlbc_index >= size) {
+        why = SPW_REASON_INVALID_FRAME;
+        goto out;
+    }
+    SPW_FIELD_(arr + 8 + 8 * (uint64_t)tlbc_index, 8, *base, goto unreadable);
+    if (!spw_addr_ok(L->arch, *base, 2, 2)) why = SPW_REASON_INVALID_CODE;
+    goto out;
+unreadable:
+    why = SPW_REASON_UNREADABLE;
+out:
+    *reads = n_reads;
+    return why;
 }
 
 SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn read, void *ctx,
@@ -87,13 +103,12 @@ SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn r
 {
     const spw_layout *L = a->layout;
     const uint32_t max = a->max_frames < SPW_WALK_DEPTH_MAX ? a->max_frames : SPW_WALK_DEPTH_MAX;
-    uint8_t fb[SPW_FRAME_SPAN_MAX], b[16];
+    uint32_t n_frames = 0, n_visited = 0, n_reads = 0;
+    uint64_t frame;
 
-    memset(res, 0, sizeof *res);
     if (!spw_addr_ok(L->arch, a->tstate, (uint64_t)L->tstate_current_frame + 8, 8))
         SPW_DROP_(SPW_REASON_INVALID_FRAME);
-    SPW_READ_(a->tstate + L->tstate_current_frame, b, 8);
-    uint64_t frame = spw_le64(b);
+    SPW_LOAD_(a->tstate + L->tstate_current_frame, 8, frame);
 
     uint64_t recent[8] = { 0 };       /* the last 8 frames, a rolling window */
     uint64_t tortoise = 0;            /* Brent: the frame at the last power-of-two step */
@@ -101,55 +116,56 @@ SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn r
     int cut = 0;                      /* a Python frame was left out by the depth limit */
 
     while (frame != 0) {
-        if (res->n_visited == SPW_WALK_BUDGET) SPW_WALK_END_(SPW_WALK_TRUNCATED, SPW_REASON_NONE);
+        if (n_visited == SPW_WALK_BUDGET) SPW_WALK_END_(SPW_WALK_TRUNCATED, SPW_REASON_NONE);
         if (!spw_addr_ok(L->arch, frame, L->frame_span, 8)) SPW_DROP_(SPW_REASON_INVALID_FRAME);
 #ifndef SPW_PLANT_NO_CYCLE_CHECK
-        for (int i = 0; i < 8; i++)
-            if (recent[i] == frame) SPW_DROP_(SPW_REASON_CYCLE);
-        if (frame == tortoise) SPW_DROP_(SPW_REASON_CYCLE);
+        int seen = frame == tortoise; /* one branch instead of nine */
+        for (int i = 0; i < 8; i++) seen |= recent[i] == frame;
+        if (seen) SPW_DROP_(SPW_REASON_CYCLE);
 #endif
-        recent[res->n_visited & 7] = frame;
+        recent[n_visited & 7] = frame;
         if (lambda == power) {
             tortoise = frame;
             power <<= 1;
             lambda = 0;
         }
         lambda++;
-        res->n_visited++;
+        n_visited++;
 
-        SPW_READ_(frame, fb, L->frame_span);
-        uint64_t previous = spw_le64(fb + L->frame_previous);
-        uint64_t code = spw_le64(fb + L->frame_executable) & ~L->executable_tag_mask;
-        uint64_t instr = spw_le64(fb + L->frame_instr_ptr);
-        uint8_t owner = fb[L->frame_owner];
-        int32_t tlbc_index = L->has_tlbc ? (int32_t)spw_le32(fb + L->frame_tlbc_index) : 0;
-
+        /* Each field is read exactly once, then judged. */
+        uint64_t previous, code, instr;
+        uint32_t owner, tlbc = 0;
+        SPW_LOAD_(frame + L->frame_previous, 8, previous);
+        SPW_LOAD_(frame + L->frame_executable, 8, code);
+        SPW_LOAD_(frame + L->frame_owner, 1, owner);
+        code &= ~L->executable_tag_mask;
         if (owner > L->owner_max) SPW_DROP_(SPW_REASON_INVALID_FRAME);
         if (owner < L->owner_incomplete && code != 0) {
-            if (res->n_frames == max) {
+            if (n_frames == max) {
                 cut = 1;
             } else {
-                /* ob_type and ob_size are adjacent: one read gives both. */
+                uint64_t type, n_units, base = 0;
+                SPW_LOAD_(frame + L->frame_instr_ptr, 8, instr);
+                if (L->has_tlbc) SPW_LOAD_(frame + L->frame_tlbc_index, 4, tlbc);
                 if (!spw_addr_ok(L->arch, code, (uint64_t)L->ob_size + 8, 8))
                     SPW_DROP_(SPW_REASON_INVALID_CODE);
-                SPW_READ_(code + L->ob_type, b, L->ob_size + 8 - L->ob_type);
-                uint64_t type = spw_le64(b);
-                uint64_t n_units = spw_le64(b + (L->ob_size - L->ob_type));
+                SPW_LOAD_(code + L->ob_type, 8, type);
+                SPW_LOAD_(code + L->ob_size, 8, n_units);
 #ifndef SPW_PLANT_NO_CODE_CHECK
                 if (type != a->code_type || n_units == 0 || n_units > SPW_CODE_UNITS_MAX)
                     SPW_DROP_(SPW_REASON_INVALID_CODE);
 #else
                 (void)type;
 #endif
-                uint64_t base = 0;
-                spw_reason why = spw_walk_bytecode_(L, read, ctx, res, code, tlbc_index, &base);
+                spw_reason why = spw_walk_bytecode_(L, read, ctx, &n_reads, code,
+                                                    (int32_t)tlbc, &base);
                 if (why != SPW_REASON_NONE) SPW_DROP_(why);
                 uint64_t off = instr - base; /* wraps when instr < base: caught below */
                 if (instr < base || off >= 2 * n_units || (off & 1) != 0)
                     SPW_DROP_(SPW_REASON_INVALID_FRAME);
-                a->frames[res->n_frames].code = code;
-                a->frames[res->n_frames].lasti = (uint32_t)(off / 2);
-                res->n_frames++;
+                a->frames[n_frames].code = code;
+                a->frames[n_frames].lasti = (uint32_t)(off / 2);
+                n_frames++;
             }
         }
         frame = previous;
@@ -158,7 +174,8 @@ SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn r
     SPW_WALK_END_(SPW_WALK_OK, SPW_REASON_NONE);
 }
 
-#undef SPW_READ_
+#undef SPW_LOAD_
+#undef SPW_FIELD_
 #undef SPW_DROP_
 #undef SPW_WALK_END_
 
