@@ -129,6 +129,9 @@ bench: $(patsubst bench/%.c,$(BUILD)/gcc/bench/%,$(BENCH_SRC))
 # --- fuzzing (fuzz/fuzz.mk: fuzz, fuzz-regress, fuzz-selftest, coverage) -----------------
 -include fuzz/fuzz.mk
 
+# --- the Python package (python/ext.mk: ext, python-test) ----------------------------------
+-include python/ext.mk
+
 # --- set-up ----------------------------------------------------------------------------
 bootstrap:
 	@ci/bootstrap.sh packages

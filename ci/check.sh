@@ -44,6 +44,12 @@ if [ -d tests/harness ]; then
   stage harness      "$PY313T" -m pytest -q -p no:cacheprovider tests/harness
 fi
 [ -f fuzz/fuzz.mk ] && stage fuzz-regress "${MAKE[@]}" fuzz-regress
+# The extension's tests, once per interpreter `make which-python` lists.
+if [ -f python/ext.mk ]; then
+  while read -r tag exe; do
+    stage "python-$tag" make --no-print-directory python-test PYTHON="$exe"
+  done < <(ci/which-python.sh)
+fi
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "[check] FAILED: ${failed[*]}"
