@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 make --no-print-directory -s "$BUILD/bin/spwalk"
 SPWALK=$BUILD/bin/spwalk
+DEMO_SNAPSHOT=${DEMO_SNAPSHOT:-corpus/snapshots/3.14t-mixed/snapshot.spw}
 
 echo "== 1. Replaying a snapshot captured from a real CPython ($DEMO_SNAPSHOT)"
 "$SPWALK" show "$DEMO_SNAPSHOT" | head -n 12
