@@ -116,15 +116,19 @@ $(BUILD)/bin/spwalk: $(BUILD)/gcc/bin/spwalk
 	$(Q)cp $< $@
 
 # --- benchmarks (print measured figures; never timed tests) -------------------------------
+# Each bench/*.c links the core and the harness (without spwalk's main); bench/*.sh drive
+# the ones that need a live target process.
 BENCH_SRC := $(sort $(wildcard bench/*.c))
-$(BUILD)/gcc/bench/%: bench/%.c $(BUILD)/gcc/libspwcore.a $(wildcard core/*.h)
+HARNESS_LIB_SRC := $(filter-out harness/spwalk.c,$(TOOL_SRC))
+$(BUILD)/gcc/bench/%: bench/%.c $(HARNESS_LIB_SRC) $(BUILD)/gcc/libspwcore.a $(wildcard core/*.h harness/*.h)
 	@mkdir -p $(@D)
 	$(call say,LINK,gcc,$@)
-	$(Q)gcc $(CPPFLAGS_ALL) $(WARN) -O2 -g $< $(BUILD)/gcc/libspwcore.a -o $@
+	$(Q)gcc $(CPPFLAGS_ALL) -Iharness $(WARN) -O2 -g $< $(HARNESS_LIB_SRC) $(BUILD)/gcc/libspwcore.a -o $@
 
 .PHONY: bench
 bench: $(patsubst bench/%.c,$(BUILD)/gcc/bench/%,$(BENCH_SRC))
-	@for b in $^; do echo "== $$(basename $$b)"; $$b || exit 1; done
+	@echo "== walk_bench"; $(BUILD)/gcc/bench/walk_bench
+	@echo "== replay_bench"; bench/replay_bench.sh
 
 # --- fuzzing (fuzz/fuzz.mk: fuzz, fuzz-regress, fuzz-selftest, coverage) -----------------
 -include fuzz/fuzz.mk

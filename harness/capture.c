@@ -1,0 +1,235 @@
+/*
+ * capture.c — from a live CPython process to a snapshot file in memory.
+ *
+ *   1. find _PyRuntime and PyCode_Type (proc.c);
+ *   2. stop every thread (stop.c), unless --nonblocking;
+ *   3. read _Py_DebugOffsets and parse it: the version field says how long it is;
+ *   4. list the threads: runtime.interpreters_head -> interp.next, and per interpreter
+ *      interp.threads_head -> tstate.next (plain remote reads, not recorded: a replay
+ *      starts from the thread table, not from the lists);
+ *   5. walk and symbolize every thread through the recording reader (remote.c);
+ *   6. let the target go, encode the snapshot, replay it, and require the replay to equal
+ *      what the capture itself rendered: the recording is complete and consistent, or the
+ *      capture fails. The replay's JSON is stored in the file as its expected output.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "spwalk.h"
+
+/* More interpreters than this in one process is a corrupt list, not a real program. */
+#define MAX_INTERPRETERS 4096u
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Why a remote read failed, as the end of an error message. */
+static int read_failure(const sw_remote *r, sw_err *e, const char *what, uint64_t addr)
+{
+    if (r->gone) return sw_fail(e, "process %d exited during the capture", (int)r->pid);
+    if (r->first_errno == EPERM || r->first_errno == EACCES)
+        return sw_fail(e, "permission denied: cannot read the memory of process %d",
+                       (int)r->pid);
+    return sw_fail(e, "process %d: cannot read %s at 0x%llx: %s", (int)r->pid, what,
+                   (unsigned long long)addr, strerror(r->first_errno ? r->first_errno : EFAULT));
+}
+
+static int read_u64(sw_remote *r, uint64_t addr, uint64_t *v)
+{
+    uint8_t b[8];
+    if (!spw_addr_ok(SPW_ARCH_HOST, addr, 8, 8) || sw_remote_read(r, addr, b, 8)) return -1;
+    *v = spw_le64(b);
+    return 0;
+}
+
+/* Read _Py_DebugOffsets at the start of _PyRuntime and parse it. */
+static int read_layout(sw_remote *r, uint64_t runtime, uint8_t *blob, size_t *blob_len,
+                       spw_layout *L, sw_err *e)
+{
+    uint8_t head[24];
+    if (sw_remote_read(r, runtime, head, sizeof head))
+        return read_failure(r, e, "_PyRuntime", runtime);
+    if (memcmp(head, "xdebugpy", 8) != 0)
+        return sw_fail(e, "process %d is not a supported Python: no _Py_DebugOffsets cookie "
+                          "at _PyRuntime (CPython 3.13 or later is needed)", (int)r->pid);
+    uint64_t version = spw_le64(head + 8);
+    char vs[32];
+    sw_version_string(version, vs, sizeof vs);
+    size_t need = spw_layout_blob_size((unsigned)(version >> 16) & 0xff);
+    if ((version >> 24) != 3 || need == 0 || need > SPW_SNAP_OFFSETS_MAX)
+        return sw_fail(e, "process %d runs Python %s, which is not supported (3.13 and 3.14 "
+                          "are)", (int)r->pid, vs);
+    if (sw_remote_read(r, runtime, blob, need))
+        return read_failure(r, e, "_Py_DebugOffsets", runtime);
+    spw_layout_err le = spw_layout_parse(blob, need, SPW_ARCH_HOST, L);
+    if (le != SPW_LAYOUT_OK)
+        return sw_fail(e, "process %d (Python %s) is not a supported Python: %s", (int)r->pid,
+                       vs, spw_layout_strerror(le));
+    *blob_len = need;
+    return 0;
+}
+
+/* Every thread state of every interpreter, in list order. */
+static int list_threads(sw_remote *r, const spw_layout *L, uint64_t runtime,
+                        spw_snap_thread **out, uint32_t *n_out, sw_err *e)
+{
+    spw_snap_thread *t = NULL;
+    uint32_t n = 0, cap = 0, n_interp = 0;
+    uint64_t interp, ts, addr;
+    if (read_u64(r, addr = runtime + L->runtime_interpreters_head, &interp)) goto unreadable;
+    for (; interp != 0; n_interp++) {
+        if (n_interp == MAX_INTERPRETERS || !spw_addr_ok(SPW_ARCH_HOST, interp, L->interp_size, 8))
+            goto corrupt;
+        if (read_u64(r, addr = interp + L->interp_threads_head, &ts)) goto unreadable;
+        while (ts != 0) {
+            if (n == SPW_SNAP_THREADS_MAX || !spw_addr_ok(SPW_ARCH_HOST, ts, L->tstate_size, 8))
+                goto corrupt;
+            if (n == cap) {
+                cap = cap ? 2 * cap : 16;
+                t = sw_xrealloc(t, cap * sizeof *t);
+            }
+            t[n].tstate = ts;
+            if (read_u64(r, addr = ts + L->tstate_thread_id, &t[n].thread_id) ||
+                read_u64(r, addr = ts + L->tstate_native_thread_id, &t[n].native_thread_id) ||
+                read_u64(r, addr = ts + L->tstate_next, &ts))
+                goto unreadable;
+            n++;
+        }
+        if (read_u64(r, addr = interp + L->interp_next, &interp)) goto unreadable;
+    }
+    *out = t;
+    *n_out = n;
+    return 0;
+unreadable:
+    free(t);
+    return read_failure(r, e, "the thread list", addr);
+corrupt:
+    free(t);
+    return sw_fail(e, "process %d: the interpreter or thread list is corrupt (changing while "
+                      "read?)", (int)r->pid);
+}
+
+/* Encode a snapshot of what the recorder holds, with `expected` (may be NULL). */
+static int encode(const spw_snap_spec *base, const sw_recorder *rec, const sw_buf *expected,
+                  sw_buf *out, sw_err *e)
+{
+    spw_snap_spec spec = *base;
+    spw_snap_region *regions = sw_xmalloc((rec->n ? rec->n : 1) * sizeof *regions);
+    for (size_t i = 0; i < rec->n; i++) {
+        regions[i].addr = rec->regions[i].addr;
+        regions[i].len = rec->regions[i].len;
+        regions[i].data = rec->regions[i].data;
+    }
+    spec.regions = regions;
+    spec.n_regions = (uint32_t)rec->n;
+    spec.expected = expected ? (const uint8_t *)expected->data : NULL;
+    spec.expected_len = expected ? (uint32_t)expected->len : 0;
+
+    /* Size first (cap 0), then encode into a buffer of exactly that size. */
+    size_t size = 0;
+    spw_snap_err se = spw_snapshot_encode(&spec, NULL, 0, &size);
+    if (se == SPW_SNAP_E_NOSPACE && size <= SW_FILE_MAX) {
+        if (out->cap < size + 1) {
+            out->data = sw_xrealloc(out->data, size + 1);
+            out->cap = size + 1;
+        }
+        se = spw_snapshot_encode(&spec, (uint8_t *)out->data, size, &size);
+        out->len = se == SPW_SNAP_OK ? size : 0;
+    }
+    free(regions);
+    if (se == SPW_SNAP_E_NOSPACE && size > SW_FILE_MAX)
+        return sw_fail(e, "snapshot larger than %zu MiB", SW_FILE_MAX >> 20);
+    if (se != SPW_SNAP_OK)
+        return sw_fail(e, "cannot encode the snapshot: %s", spw_snap_strerror(se));
+    return 0;
+}
+
+/* The part of a capture that runs while the target is held. */
+static int record(sw_remote *remote, const sw_python *py, uint8_t *blob, size_t *blob_len,
+                  spw_layout *L, spw_snap_thread **threads, uint32_t *n_threads,
+                  sw_recorder *rec, sw_buf *live, sw_err *e)
+{
+    if (read_layout(remote, py->runtime, blob, blob_len, L, e)) return -1;
+    if (list_threads(remote, L, py->runtime, threads, n_threads, e)) return -1;
+    spw_reader reader = { sw_recorder_read, rec };
+    sw_view v = { L, &reader, py->code_type, *threads, *n_threads };
+    if (sw_render(&v, SW_JSON, live, e)) return -1;
+    if (remote->gone) return read_failure(remote, e, "", 0);
+    if (rec->overflow)
+        return sw_fail(e, "capture needs more than %zu MiB of target memory", SW_FILE_MAX >> 20);
+    return 0;
+}
+
+int sw_capture(pid_t pid, int nonblocking, sw_buf *out, sw_capture_stats *st, sw_err *e)
+{
+    sw_python py;
+    sw_remote remote = { .pid = pid };
+    sw_recorder rec = { .remote = &remote };
+    sw_stopper stopper = { 0 };
+    spw_layout L;
+    spw_snap_thread *threads = NULL;
+    uint32_t n_threads = 0;
+    uint8_t blob[SPW_SNAP_OFFSETS_MAX];
+    size_t blob_len = 0;
+    sw_buf live = { 0 }, replayed = { 0 }, bare = { 0 };
+    int rc = -1;
+
+    memset(st, 0, sizeof *st);
+    if (SPW_ARCH_HOST == SPW_ARCH_UNKNOWN)
+        return sw_fail(e, "capture is not supported on this architecture");
+    if (sw_find_python(pid, &py, e)) return -1;
+
+    if (!nonblocking && sw_stop(&stopper, pid, e)) return -1;
+    double t0 = now_ms();
+    rc = record(&remote, &py, blob, &blob_len, &L, &threads, &n_threads, &rec, &live, e);
+    /* Released on every path, before any of the slower work below. */
+    if (!nonblocking) {
+        sw_resume(&stopper);
+        st->stopped_ms = now_ms() - t0;
+    }
+    if (rc) goto done;
+    rc = -1;
+
+    spw_snap_spec spec = {
+        .header = { .arch = SPW_ARCH_HOST, .pointer_width = 8,
+                    .free_threaded = L.free_threaded, .py_version = L.py_version,
+                    .code_type = py.code_type },
+        .offsets = blob,
+        .offsets_len = (uint32_t)blob_len,
+        .threads = threads,
+        .n_threads = n_threads,
+    };
+    /* Replay the recording exactly as `spwalk replay` would, from encoded bytes. */
+    if (encode(&spec, &rec, NULL, &bare, e)) goto done;
+    sw_snap snap;
+    if (sw_snap_open(&snap, (const uint8_t *)bare.data, bare.len, e)) goto done;
+    int r2 = sw_snap_render(&snap, SW_JSON, &replayed, e);
+    sw_snap_close(&snap);
+    if (r2) goto done;
+    if (replayed.len != live.len || memcmp(replayed.data, live.data, live.len) != 0) {
+        sw_fail(e, "internal error: the snapshot does not replay to what the capture saw "
+                   "(please report this with `spwalk capture --nonblocking` output)");
+        goto done;
+    }
+    if (encode(&spec, &rec, &replayed, out, e)) goto done;
+
+    st->n_threads = n_threads;
+    st->n_regions = (uint32_t)rec.n;
+    st->bytes_recorded = rec.bytes;
+    st->n_reads = rec.n_reads;
+    st->n_remote_reads = rec.n_remote;
+    rc = 0;
+done:
+    free(threads);
+    sw_recorder_free(&rec);
+    sw_buf_free(&live);
+    sw_buf_free(&replayed);
+    sw_buf_free(&bare);
+    return rc;
+}

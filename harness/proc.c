@@ -1,0 +1,248 @@
+/*
+ * proc.c — find a CPython interpreter inside another process.
+ *
+ * _PyRuntime (whose first bytes are _Py_DebugOffsets) and PyCode_Type are exported data
+ * symbols of whichever ELF object holds the interpreter: the python executable itself, or
+ * libpython3.X[t].so for a --enable-shared build or an embedding program. We look at the
+ * main executable and every mapped file whose name contains "python", read the symbol
+ * tables of the file on disk (.symtab when the binary is not stripped, .dynsym otherwise),
+ * and add the load bias computed from /proc/PID/maps and the file's program headers.
+ *
+ * The ELF file is parsed defensively (every offset and count checked against the file
+ * size): it is a file from another process's view of the filesystem, not ours to trust.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "spwalk.h"
+
+#if defined(__x86_64__)
+#define HOST_MACHINE EM_X86_64
+#elif defined(__aarch64__)
+#define HOST_MACHINE EM_AARCH64
+#else
+#define HOST_MACHINE EM_NONE
+#endif
+
+/* Does [off, off+size) lie inside a file of `len` bytes? */
+static int in_file(uint64_t off, uint64_t size, size_t len)
+{
+    return off <= len && size <= len - off;
+}
+
+static const Elf64_Ehdr *elf_header(const uint8_t *elf, size_t len)
+{
+    if (len < sizeof(Elf64_Ehdr)) return NULL;
+    const Elf64_Ehdr *h = (const Elf64_Ehdr *)(const void *)elf;
+    if (memcmp(h->e_ident, ELFMAG, SELFMAG) != 0 || h->e_ident[EI_CLASS] != ELFCLASS64 ||
+        h->e_ident[EI_DATA] != ELFDATA2LSB || h->e_machine != HOST_MACHINE)
+        return NULL;
+    return h;
+}
+
+/* Look for `name` in the symbol table section `sec`. */
+static uint64_t find_in_table(const uint8_t *elf, size_t len, const Elf64_Shdr *sh, uint16_t shnum,
+                              const Elf64_Shdr *sec, const char *name)
+{
+    if (sec->sh_entsize != sizeof(Elf64_Sym) || !in_file(sec->sh_offset, sec->sh_size, len) ||
+        sec->sh_link >= shnum || sec->sh_offset % 8 != 0)
+        return 0;
+    const Elf64_Shdr *str = &sh[sec->sh_link];
+    if (!in_file(str->sh_offset, str->sh_size, len)) return 0;
+    const char *strtab = (const char *)elf + str->sh_offset;
+    const Elf64_Sym *syms = (const Elf64_Sym *)(const void *)(elf + sec->sh_offset);
+    size_t n = sec->sh_size / sizeof(Elf64_Sym), nlen = strlen(name);
+    for (size_t i = 0; i < n; i++) {
+        const Elf64_Sym *s = &syms[i];
+        if (s->st_shndx == SHN_UNDEF || s->st_name >= str->sh_size) continue;
+        if (str->sh_size - s->st_name <= nlen) continue;
+        if (memcmp(strtab + s->st_name, name, nlen + 1) == 0 && s->st_value != 0)
+            return s->st_value;
+    }
+    return 0;
+}
+
+uint64_t sw_elf_symbol(const uint8_t *elf, size_t len, const char *name)
+{
+    const Elf64_Ehdr *h = elf_header(elf, len);
+    if (!h || h->e_shentsize != sizeof(Elf64_Shdr) || h->e_shoff % 8 != 0 ||
+        !in_file(h->e_shoff, (uint64_t)h->e_shnum * sizeof(Elf64_Shdr), len))
+        return 0;
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)(const void *)(elf + h->e_shoff);
+    /* .symtab first: it is complete; .dynsym holds only what is exported, which is
+     * enough for both symbols in every CPython build, stripped or not. */
+    const uint32_t kinds[2] = { SHT_SYMTAB, SHT_DYNSYM };
+    for (int k = 0; k < 2; k++)
+        for (uint16_t i = 0; i < h->e_shnum; i++)
+            if (sh[i].sh_type == kinds[k]) {
+                uint64_t v = find_in_table(elf, len, sh, h->e_shnum, &sh[i], name);
+                if (v) return v;
+            }
+    return 0;
+}
+
+/* Load bias of an object whose file offset `off` is mapped at `start`: the PT_LOAD
+ * segment containing that page says which virtual address the page has in the file. */
+static int elf_bias(const uint8_t *elf, size_t len, uint64_t start, uint64_t off, uint64_t *bias)
+{
+    const Elf64_Ehdr *h = elf_header(elf, len);
+    if (!h || h->e_phentsize != sizeof(Elf64_Phdr) || h->e_phoff % 8 != 0 ||
+        !in_file(h->e_phoff, (uint64_t)h->e_phnum * sizeof(Elf64_Phdr), len))
+        return -1;
+    const Elf64_Phdr *ph = (const Elf64_Phdr *)(const void *)(elf + h->e_phoff);
+    const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    for (uint16_t i = 0; i < h->e_phnum; i++) {
+        if (ph[i].p_type != PT_LOAD) continue;
+        uint64_t seg_off = ph[i].p_offset & ~(page - 1);
+        if (off < seg_off || off - seg_off >= ph[i].p_filesz + (ph[i].p_offset - seg_off))
+            continue;
+        /* vaddr and file offset are congruent modulo the page size inside a segment. */
+        uint64_t vaddr = (ph[i].p_vaddr & ~(page - 1)) + (off - seg_off);
+        *bias = start - vaddr;
+        return 0;
+    }
+    return -1;
+}
+
+/* One mapped file: the mapping with the lowest file offset is used for the bias. */
+typedef struct mapped {
+    char path[4096];
+    uint64_t start, off;
+    int is_exe;
+} mapped;
+
+/* Map a whole file read-only. */
+static const uint8_t *map_file(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    struct stat st;
+    void *p = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) return NULL;
+    *len = (size_t)st.st_size;
+    return p;
+}
+
+/* Try one candidate object: open it as the target sees it, find both symbols. */
+static int try_object(pid_t pid, const mapped *m, sw_python *py)
+{
+    char path[4200];
+    size_t len = 0;
+    const uint8_t *elf = NULL;
+    /* The target may live in another mount namespace, or its binary may have been
+     * replaced since it started: /proc/PID/exe and /proc/PID/root/<path> see the file the
+     * target mapped; the plain path is the last resort. */
+    if (m->is_exe) {
+        snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+        elf = map_file(path, &len);
+    }
+    if (!elf) {
+        snprintf(path, sizeof path, "/proc/%d/root%s", (int)pid, m->path);
+        elf = map_file(path, &len);
+    }
+    if (!elf) elf = map_file(m->path, &len);
+    if (!elf) return -1;
+    uint64_t runtime = sw_elf_symbol(elf, len, "_PyRuntime");
+    uint64_t code_type = sw_elf_symbol(elf, len, "PyCode_Type");
+    uint64_t bias = 0;
+    int ok = runtime && code_type && elf_bias(elf, len, m->start, m->off, &bias) == 0;
+    munmap((void *)(uintptr_t)elf, len);
+    if (!ok) return -1;
+    py->runtime = runtime + bias;
+    py->code_type = code_type + bias;
+    py->bias = bias;
+    snprintf(py->object, sizeof py->object, "%s", m->path);
+    return 0;
+}
+
+static int contains_python(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    return strstr(base ? base + 1 : path, "python") != NULL;
+}
+
+int sw_find_python(pid_t pid, sw_python *py, sw_err *e)
+{
+    memset(py, 0, sizeof *py);
+    py->pid = pid;
+    if (kill(pid, 0) != 0 && errno == ESRCH) return sw_fail(e, "no such process: %d", (int)pid);
+
+    char path[64], exe[4096] = "";
+    snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(path, exe, sizeof exe - 1);
+    if (n > 0) exe[n] = '\0';
+    else if (errno == EACCES || errno == EPERM)
+        return sw_fail(e, "permission denied: cannot inspect process %d", (int)pid);
+
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        if (errno == ENOENT) return sw_fail(e, "no such process: %d", (int)pid);
+        return sw_fail(e, "cannot read %s: %s", path, strerror(errno));
+    }
+    mapped *files = NULL;
+    size_t n_files = 0;
+    char line[4096 + 256];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long start, end, off;
+        int name_at = -1;
+        if (sscanf(line, "%llx-%llx %*s %llx %*s %*s %n", &start, &end, &off, &name_at) < 3 ||
+            name_at < 0)
+            continue;
+        char *name = line + name_at;
+        name[strcspn(name, "\n")] = '\0';
+        if (name[0] != '/') continue; /* anonymous, [heap], [stack], ... */
+        int is_exe = exe[0] && strcmp(name, exe) == 0;
+        if (!is_exe && !contains_python(name)) continue;
+        size_t i;
+        for (i = 0; i < n_files; i++)
+            if (strcmp(files[i].path, name) == 0) break;
+        if (i == n_files) {
+            files = sw_xrealloc(files, (n_files + 1) * sizeof *files);
+            memset(&files[n_files], 0, sizeof *files);
+            snprintf(files[n_files].path, sizeof files[n_files].path, "%s", name);
+            files[n_files].start = start;
+            files[n_files].off = off;
+            files[n_files].is_exe = is_exe;
+            n_files++;
+        } else if (off < files[i].off) {
+            files[i].start = start;
+            files[i].off = off;
+        }
+    }
+    int read_error = ferror(f);
+    fclose(f);
+    if (read_error) {
+        free(files);
+        return sw_fail(e, "cannot read %s", path);
+    }
+    if (n_files == 0 && exe[0] == '\0') {
+        free(files);
+        /* An empty maps file: a zombie, or a process we may not look into. */
+        return sw_fail(e, "process %d has no readable memory map (exited, or permission "
+                          "denied)", (int)pid);
+    }
+    /* The executable first: a statically linked interpreter is the common case. */
+    int found = -1;
+    for (int pass = 0; pass < 2 && found != 0; pass++)
+        for (size_t i = 0; i < n_files && found != 0; i++)
+            if (files[i].is_exe == (pass == 0)) found = try_object(pid, &files[i], py);
+    free(files);
+    if (found != 0)
+        return sw_fail(e, "process %d (%s) is not a supported Python: no _PyRuntime and "
+                          "PyCode_Type symbols in its executable or a mapped libpython",
+                       (int)pid, exe[0] ? exe : "?");
+    return 0;
+}

@@ -1,0 +1,190 @@
+/*
+ * spwalk.h — internal interfaces of the spwalk tool (harness/), not part of the core.
+ *
+ * The tool is a thin shell around the core: it finds a CPython in another process
+ * (proc.c), reads its memory through process_vm_readv while recording every byte it was
+ * given (remote.c), keeps the target stopped meanwhile (stop.c), and renders walks as text
+ * or JSON (render.c). A capture (capture.c) and a replay (replay.c) go through exactly the
+ * same rendering code over different readers, which is what makes a recorded snapshot
+ * replay to the very output the capture saw.
+ *
+ * Unlike the core, the harness allocates and does I/O; it still never trusts a byte that
+ * came from a file or from another process.
+ */
+#ifndef SPWALK_H
+#define SPWALK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "layout.h"
+#include "reader.h"
+#include "snapshot.h"
+#include "symbolize.h"
+#include "walk.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SW_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SW_PRINTF(f, a)
+#endif
+
+/* Depth limit of every walk. It is a constant of the tool, not an option, because a
+ * snapshot replays to its expected output only when replayed with the depth it was
+ * captured with (a deeper replay would need bytes the capture never read). */
+#define SW_DEPTH SPW_WALK_DEPTH_MAX
+/* Largest snapshot file spwalk reads or writes. */
+#define SW_FILE_MAX ((size_t)256 << 20)
+/* Most frames one rendering may hold across all threads; a hostile file could otherwise
+ * ask for 65536 threads x 4096 frames each. */
+#define SW_FRAMES_MAX (1u << 20)
+/* Most frames all walks of one rendering may follow (emitted or skipped): every thread of
+ * a forged file can point at the same 16384-frame chain, and 65536 such walks would take
+ * minutes. A real capture follows a few thousand. */
+#define SW_VISITS_MAX (1u << 24)
+
+/* ---- errors: one line of text, printed by main() as "spwalk: error: <msg>" ---------- */
+typedef struct sw_err {
+    char msg[512];
+} sw_err;
+
+/* Format the message into e and return -1, so callers can `return sw_fail(e, ...)`. */
+int sw_fail(sw_err *e, const char *fmt, ...) SW_PRINTF(2, 3);
+
+/* ---- growable byte buffer ---------------------------------------------------------- */
+typedef struct sw_buf {
+    char *data;
+    size_t len, cap;
+} sw_buf;
+
+/* Allocation failure ends the program with "out of memory" (a CLI cannot do better, and
+ * a stopped target is released by the kernel when a ptrace tracer exits). */
+void *sw_xmalloc(size_t n);
+void *sw_xrealloc(void *p, size_t n);
+void sw_buf_put(sw_buf *b, const void *p, size_t n);
+void sw_buf_puts(sw_buf *b, const char *s);
+void sw_buf_printf(sw_buf *b, const char *fmt, ...) SW_PRINTF(2, 3);
+void sw_buf_free(sw_buf *b);
+
+/* ---- rendering (render.c) ---------------------------------------------------------- */
+typedef enum sw_format { SW_TEXT = 0, SW_JSON = 1 } sw_format;
+
+/* Everything a rendering needs: the same struct describes a live process (recording
+ * reader) and a snapshot (image reader). */
+typedef struct sw_view {
+    const spw_layout *layout;
+    const spw_reader *reader;
+    uint64_t code_type;
+    const spw_snap_thread *threads;
+    uint32_t n_threads;
+} sw_view;
+
+/* Walk and symbolize every thread of v in order and append the rendering to out.
+ * Deterministic: depends only on the bytes the reader returns. */
+int sw_render(const sw_view *v, sw_format fmt, sw_buf *out, sw_err *e);
+
+/* "3.13.5", "3.14.0rc1" from PY_VERSION_HEX, into buf[cap]. */
+void sw_version_string(uint64_t hex, char *buf, size_t cap);
+
+/* JSON string literal (with quotes) of s[0,n): control characters escaped, invalid UTF-8
+ * bytes replaced by \ufffd, so the result is always valid JSON. */
+void sw_json_string(sw_buf *b, const char *s, size_t n);
+
+/* ---- snapshots (replay.c) ---------------------------------------------------------- */
+
+/* Read a whole file (at most SW_FILE_MAX bytes; "-" is stdin) into a fresh allocation. */
+int sw_read_file(const char *path, uint8_t **data, size_t *len, sw_err *e);
+/* Write data to path atomically (temporary file in the same directory, then rename); "-"
+ * and existing non-regular files (devices, pipes) are written in place. */
+int sw_write_file(const char *path, const void *data, size_t len, sw_err *e);
+
+/* A decoded, cross-checked snapshot ready to replay. reader.ctx points at snap inside the
+ * struct itself, so an sw_snap must stay where sw_snap_open() filled it. */
+typedef struct sw_snap {
+    spw_snapshot snap;
+    spw_layout layout;
+    spw_snap_thread *threads; /* copy of the thread table */
+    spw_reader reader;        /* the image reader over snap */
+} sw_snap;
+
+/* Decode buf (which must outlive s) and check it can be replayed: the header agrees with
+ * the debug offsets it carries. */
+int sw_snap_open(sw_snap *s, const uint8_t *buf, size_t len, sw_err *e);
+void sw_snap_close(sw_snap *s);
+/* Replay into out. */
+int sw_snap_render(const sw_snap *s, sw_format fmt, sw_buf *out, sw_err *e);
+
+/* ---- the target process (proc.c) --------------------------------------------------- */
+typedef struct sw_python {
+    pid_t pid;
+    uint64_t runtime;   /* &_PyRuntime in the target (start of _Py_DebugOffsets) */
+    uint64_t code_type; /* &PyCode_Type in the target */
+    uint64_t bias;      /* load bias of the ELF object that defines them */
+    char object[4096];  /* path of that object, as mapped */
+} sw_python;
+
+/* Find the interpreter mapped in pid: the main executable or a mapped libpython. */
+int sw_find_python(pid_t pid, sw_python *py, sw_err *e);
+
+/* Symbol lookup in an ELF file image (exposed for tests): value of a defined symbol from
+ * .symtab or .dynsym, 0 if absent. */
+uint64_t sw_elf_symbol(const uint8_t *elf, size_t len, const char *name);
+
+/* ---- remote memory (remote.c) ------------------------------------------------------ */
+typedef struct sw_remote {
+    pid_t pid;
+    int first_errno; /* errno of the first failed read, 0 if none */
+    int gone;        /* a read said the process no longer exists */
+} sw_remote;
+
+/* spw_read_fn over process_vm_readv; ctx is an sw_remote. */
+int sw_remote_read(void *ctx, uint64_t addr, void *dst, size_t len);
+
+typedef struct sw_rec_region {
+    uint64_t addr, len;
+    uint8_t *data;
+} sw_rec_region;
+
+/* The recording reader: a read-through cache over the remote reader. Every byte the target
+ * handed out is kept, in sorted disjoint regions (touching ones merged), and served again
+ * from the cache: a byte is read from the target at most once, so even a capture of a
+ * running process is self-consistent and replays exactly. */
+typedef struct sw_recorder {
+    sw_remote *remote;
+    sw_rec_region *regions;
+    size_t n, cap;
+    uint64_t bytes;    /* total recorded */
+    uint64_t n_reads;  /* reads served */
+    uint64_t n_remote; /* reads that went to the target */
+    int overflow;      /* recording stopped: more than SW_FILE_MAX bytes */
+} sw_recorder;
+
+int sw_recorder_read(void *ctx, uint64_t addr, void *dst, size_t len);
+void sw_recorder_free(sw_recorder *r);
+
+/* ---- stopping the target (stop.c) -------------------------------------------------- */
+typedef struct sw_stopper {
+    pid_t pid;
+    pid_t *tids;   /* threads we attached to */
+    int *signals;  /* signal each thread stopped with, to deliver again at detach */
+    size_t n, cap;
+} sw_stopper;
+
+/* Attach to every thread of pid with PTRACE_SEIZE and interrupt it; returns once all are
+ * stopped. On failure everything already attached is released. */
+int sw_stop(sw_stopper *s, pid_t pid, sw_err *e);
+/* Detach from every thread (they continue). Safe to call twice. */
+void sw_resume(sw_stopper *s);
+
+/* ---- capture (capture.c) ----------------------------------------------------------- */
+typedef struct sw_capture_stats {
+    uint32_t n_threads, n_regions;
+    uint64_t bytes_recorded, n_reads, n_remote_reads;
+    double stopped_ms; /* how long the target was held stopped */
+} sw_capture_stats;
+
+/* Capture pid into an encoded snapshot (with its expected output embedded) in out. */
+int sw_capture(pid_t pid, int nonblocking, sw_buf *out, sw_capture_stats *stats, sw_err *e);
+
+#endif /* SPWALK_H */

@@ -1,0 +1,53 @@
+"""The oracle test: spwalk dump must see exactly the stacks the interpreter reports.
+
+Each workload (tests/workloads/) parks its threads at known stacks and writes them as
+sys._current_frames() describes them (co_qualname, co_filename, f_lineno). `spwalk dump
+--pid P --json` of the parked process must list the same threads with the same frames,
+frame by frame, under every interpreter `make which-python` lists.
+"""
+import json
+
+import pytest
+
+import workload
+from conftest import PYTHONS
+
+
+def first_difference(want, got):
+    for i, (a, b) in enumerate(zip(want, got)):
+        if a != b:
+            return f"frame {i}: interpreter {a} != spwalk {b}"
+    return f"interpreter has {len(want)} frames, spwalk {len(got)}"
+
+
+def test_interpreters_are_found():
+    """The parametrized tests below would silently vanish without interpreters."""
+    tags = {t for t, _ in PYTHONS}
+    assert {"3.13t", "3.13"} <= tags, PYTHONS
+
+
+@pytest.mark.parametrize("tag,python", PYTHONS, ids=[t for t, _ in PYTHONS])
+@pytest.mark.parametrize("name", workload.names())
+def test_dump_matches_interpreter(spwalk, tag, python, name, tmp_path):
+    report = tmp_path / "report.json"
+    try:
+        proc = workload.start(python, name, report)
+    except workload.WorkloadError as exc:
+        pytest.fail(str(exc))
+    try:
+        oracle = json.loads(report.read_text(encoding="utf-8"))
+        doc = workload.settle(spwalk, proc.pid, oracle)
+        want, got = workload.stacks(oracle), workload.stacks(doc)
+        assert doc["python"] == oracle["python"]
+        assert sorted(got) == sorted(want), "different sets of threads with Python frames"
+        for tid in want:
+            assert got[tid][0] == want[tid][0], f"thread {tid}: native id"
+            assert got[tid][1] == want[tid][1], f"thread {tid}: " + first_difference(
+                want[tid][1], got[tid][1])
+        for t in doc["threads"]:
+            assert (t["status"], t["reason"]) == ("ok", None), t
+            for f in t["frames"]:
+                assert "error" not in f, f
+    finally:
+        proc.kill()
+        proc.wait()
