@@ -3,7 +3,8 @@
  *
  * Reads the code object's co_qualname, co_filename, co_firstlineno and co_linetable through
  * a reader, decodes the location table (CPython's Objects/locations.md) and converts every
- * PyUnicode kind to UTF-8 into fixed-size buffers. Never faults, never allocates: a string
+ * PyUnicode kind to UTF-8 into fixed-size buffers (lone surrogates and U+0000, which
+ * UTF-8 or a C string cannot carry, become U+FFFD). Never faults, never allocates: a string
  * longer than its buffer is cut at a character boundary and ends with SPW_TRUNC_MARK.
  */
 #ifndef SPW_SYMBOLIZE_H
@@ -53,7 +54,7 @@ spw_sym_err spw_symbolize(const spw_layout *layout, const spw_reader *reader, ui
 /* Convert the str object at `addr` to UTF-8 into buf[cap] (cap >= sizeof SPW_TRUNC_MARK + 4;
  * a smaller buffer is refused with SPW_SYM_E_STRING). *truncated is set when the string was
  * cut, to fit buf or at SPW_STRING_MAX_CHARS; either way it then ends with SPW_TRUNC_MARK.
- * Lone surrogates become U+FFFD. On error buf is "" (if cap > 0). */
+ * Lone surrogates and U+0000 become U+FFFD. On error buf is "" (if cap > 0). */
 spw_sym_err spw_read_unicode(const spw_layout *layout, const spw_reader *reader, uint64_t addr,
                              char *buf, size_t cap, uint8_t *truncated);
 

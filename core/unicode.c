@@ -110,8 +110,9 @@ spw_sym_err spw_read_unicode(const spw_layout *layout, const spw_reader *reader,
                 buf[0] = '\0';
                 return SPW_SYM_E_STRING;
             }
-            /* A str may hold lone surrogates; UTF-8 cannot. */
-            if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
+            /* A str may hold lone surrogates, which UTF-8 cannot, and U+0000, which would
+             * end our NUL-terminated result early: both become U+FFFD. */
+            if ((cp >= 0xd800 && cp <= 0xdfff) || cp == 0) cp = 0xfffd;
             k = utf8_put(cp, enc);
             if (k > cap - 1 - out) {
                 cut(buf, out, cap);

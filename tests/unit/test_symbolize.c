@@ -196,8 +196,8 @@ static void body_explicit_kinds(checked *c)
 }
 static void test_explicit_kinds(void **state) { (void)state; each_image(body_explicit_kinds); }
 
-/* Lone surrogates (and surrogate pairs, which in a str are two lone surrogates) become
- * U+FFFD. */
+/* Lone surrogates (and surrogate pairs, which in a str are two lone surrogates) and U+0000
+ * become U+FFFD. */
 static void body_surrogates(checked *c)
 {
     char out[SPW_NAME_MAX];
@@ -221,6 +221,13 @@ static void body_surrogates(checked *c)
     uint64_t n = spw_synth_str_kind(S(c), near, 2, 2, 0);
     assert_int_equal(read_str(c, n, out, sizeof out, &trunc), SPW_SYM_OK);
     assert_string_equal(out, "\xed\x9f\xbf\xee\x80\x80");
+    /* U+0000 in any kind (co_qualname can hold one) must not end the name early. */
+    const uint32_t nul[] = { 'b', 0, 'a' };
+    for (unsigned kind = 1; kind <= 4; kind *= 2) {
+        uint64_t z = spw_synth_str_kind(S(c), nul, 3, kind, kind == 1);
+        assert_int_equal(read_str(c, z, out, sizeof out, &trunc), SPW_SYM_OK);
+        assert_string_equal(out, "b\xef\xbf\xbd" "a");
+    }
 }
 static void test_surrogates(void **state) { (void)state; each_image(body_surrogates); }
 
