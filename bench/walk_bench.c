@@ -1,14 +1,17 @@
 /*
  * walk_bench.c — what validation costs: the walker against a raw pointer chase.
  *
- * Over one synthetic 3.13t image held in this process's memory, three ways to get the
- * (code, lasti) pairs of a stack of depth D are timed side by side, interleaved, and the
- * median of many rounds is kept (this machine is shared and noisy; only ratios measured in
- * one run mean anything):
+ * Over synthetic 3.13t images held in this process's memory, three ways to get the
+ * (code, lasti) pairs of stacks of depth D are timed side by side, interleaved, keeping the
+ * median of several rounds (this machine is shared and noisy; only ratios measured in one
+ * run mean anything):
  *   raw      follow `previous`, load f_executable and instr_ptr, no checks at all;
  *   inline   spw_walk_body() specialised on an inline plain-load read (the live handler's way);
  *   generic  spw_walk() through the spw_reader function pointer (replay, fuzzing).
- * Prints ns per frame for each and the ratios to raw.
+ * Two settings: "hot" walks one stack again and again (everything in L1: pure instruction
+ * cost); "cold" walks 2000 stacks built interleaved, round robin, so frames and code objects
+ * come from beyond the caches, as for a profiler whose signal lands on a deep stack.
+ * Prints ns per frame and the ratios to raw.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -20,8 +23,8 @@
 #include "walk_body.h"
 
 #define BASE 0x7f0000000000ull
-#define ROUNDS 41
-#define ARENA (4u << 20)
+#define ARENA (256u << 20)
+#define NSTACK_COLD 2000
 
 static uint8_t arena[ARENA];
 static spw_synth S;
@@ -81,53 +84,78 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int main(void)
+/* Build `n` stacks of `depth` frames, frame i of every stack allocated before frame i+1 of
+ * any, so consecutive frames of one stack lie far apart. */
+static int build(uint32_t depth, int n, uint64_t *tstates)
 {
-    static const uint32_t depths[] = { 10, 50, 200 };
-    printf("%-6s %12s %13s %13s %10s %11s\n", "depth", "raw ns/fr", "inline ns/fr",
-           "generic ns/fr", "inline/raw", "generic/raw");
-    for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
-        uint32_t depth = depths[d];
-        if (spw_synth_init(&S, SPW_FLAVOR_313T, SPW_ARCH_HOST == SPW_ARCH_UNKNOWN ? SPW_ARCH_X86_64 : SPW_ARCH_HOST,
-                           BASE, arena, ARENA) != 0)
-            return 1;
-        uint64_t frame = 0;
-        for (uint32_t i = 0; i < depth; i++) {
+    spw_arch arch = SPW_ARCH_HOST == SPW_ARCH_UNKNOWN ? SPW_ARCH_X86_64 : SPW_ARCH_HOST;
+    if (spw_synth_init(&S, SPW_FLAVOR_313T, arch, BASE, arena, ARENA) != 0) return -1;
+    static uint64_t top[NSTACK_COLD];
+    memset(top, 0, sizeof top);
+    for (uint32_t i = 0; i < depth; i++)
+        for (int k = 0; k < n; k++) {
             spw_synth_code_spec spec = { .qualname = "f", .filename = "b.py", .firstlineno = 1,
                                          .n_units = 16 };
-            frame = spw_synth_frame(&S, spw_synth_code(&S, &spec), i % 16, 0, frame, 0);
+            top[k] = spw_synth_frame(&S, spw_synth_code(&S, &spec), i % 16, 0, top[k], 0);
         }
-        uint64_t ts = spw_synth_tstate(&S, frame, 1, 1);
+    for (int k = 0; k < n; k++) tstates[k] = spw_synth_tstate(&S, top[k], 1, 1);
+    return S.oom ? -1 : 0;
+}
+
+static int run(const char *setting, int n_stacks, int rounds)
+{
+    static const uint32_t depths[] = { 10, 50, 200 };
+    static uint64_t ts[NSTACK_COLD];
+    printf("%s\n%-6s %12s %13s %13s %10s %11s\n", setting, "depth", "raw ns/fr",
+           "inline ns/fr", "generic ns/fr", "inline/raw", "generic/raw");
+    for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
+        uint32_t depth = depths[d];
+        if (build(depth, n_stacks, ts) != 0) return 1;
         spw_frame out[256], ref[256];
-        spw_walk_args a = { &S.layout, S.code_type, ts, out, 256 };
+        spw_walk_args a = { &S.layout, S.code_type, ts[0], out, 256 };
         spw_reader rd = { spw_synth_read, &S };
         spw_walk_result r;
         /* All three must agree before their speed means anything. */
-        uint32_t n = walk_raw(ts, ref, 256);
-        if (walk_inline(&a, &r) != SPW_WALK_OK || r.n_frames != n ||
-            !same(out, ref, n) || spw_walk(&a, &rd, &r) != SPW_WALK_OK || !same(out, ref, n)) {
-            fprintf(stderr, "walkers disagree at depth %u (status %d %s, %u vs %u frames)\n", depth, r.status, spw_reason_name(r.reason), r.n_frames, n);
+        uint32_t n = walk_raw(ts[0], ref, 256);
+        if (walk_inline(&a, &r) != SPW_WALK_OK || r.n_frames != n || !same(out, ref, n) ||
+            spw_walk(&a, &rd, &r) != SPW_WALK_OK || !same(out, ref, n)) {
+            fprintf(stderr, "walkers disagree at depth %u\n", depth);
             return 1;
         }
-        const int reps = 200000 / (int)depth;
-        double t[3][ROUNDS];
+        /* Hot: one stack, many times. Cold: every stack once per round. */
+        const int reps = n_stacks > 1 ? n_stacks : 200000 / (int)depth;
+        double t[3][64];
         volatile uint32_t sink = 0;
-        for (int round = 0; round < ROUNDS; round++) {
+        for (int round = 0; round < rounds; round++) {
             double t0 = now_ns();
-            for (int k = 0; k < reps; k++) sink += walk_raw(ts, ref, 256);
+            for (int k = 0; k < reps; k++) sink += walk_raw(ts[k % n_stacks], ref, 256);
             double t1 = now_ns();
-            for (int k = 0; k < reps; k++) { walk_inline(&a, &r); sink += r.n_frames; }
+            for (int k = 0; k < reps; k++) {
+                a.tstate = ts[k % n_stacks];
+                walk_inline(&a, &r);
+                sink += r.n_frames;
+            }
             double t2 = now_ns();
-            for (int k = 0; k < reps; k++) { spw_walk(&a, &rd, &r); sink += r.n_frames; }
+            for (int k = 0; k < reps; k++) {
+                a.tstate = ts[k % n_stacks];
+                spw_walk(&a, &rd, &r);
+                sink += r.n_frames;
+            }
             double t3 = now_ns();
             t[0][round] = (t1 - t0) / reps / depth;
             t[1][round] = (t2 - t1) / reps / depth;
             t[2][round] = (t3 - t2) / reps / depth;
         }
-        for (int i = 0; i < 3; i++) qsort(t[i], ROUNDS, sizeof(double), cmp_double);
-        double raw = t[0][ROUNDS / 2], inl = t[1][ROUNDS / 2], gen = t[2][ROUNDS / 2];
+        for (int i = 0; i < 3; i++) qsort(t[i], (size_t)rounds, sizeof(double), cmp_double);
+        double raw = t[0][rounds / 2], inl = t[1][rounds / 2], gen = t[2][rounds / 2];
         printf("%-6u %12.2f %13.2f %13.2f %10.2f %11.2f\n", depth, raw, inl, gen, inl / raw,
                gen / raw);
     }
     return 0;
+}
+
+int main(void)
+{
+    if (run("hot: one stack, in cache", 1, 41) != 0) return 1;
+    return run("cold: 2000 stacks round robin, beyond the caches", NSTACK_COLD, 7);
 }
