@@ -122,6 +122,8 @@ SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn r
         int seen = frame == tortoise; /* one branch instead of nine */
         for (int i = 0; i < 8; i++) seen |= recent[i] == frame;
         if (seen) SPW_DROP_(SPW_REASON_CYCLE);
+#else
+        (void)tortoise;
 #endif
         recent[n_visited & 7] = frame;
         if (lambda == power) {

@@ -1,0 +1,154 @@
+# fuzz/fuzz.mk — fuzz targets, engines and runs (docs/fuzzing.md).
+#
+# Included by the top-level Makefile, and usable on its own from the repository root:
+#     make -f fuzz/fuzz.mk fuzz-regress
+# Everything it builds or writes goes under $(BUILD)/fuzz/.
+#
+#   fuzz           build every target for libFuzzer and AFL++, run each target with each
+#                  engine for FUZZ_SECONDS (default 60) from corpus/<target>/, fail on any
+#                  finding; findings and their reproduce commands in $(BUILD)/fuzz/findings/
+#   fuzz-regress   replay corpus/<target>/ and fuzz/regressions/<target>/ through each
+#                  target's plain replay binary (ASan+UBSan); part of `make check`
+#   fuzz-selftest  planted-bug variants of the walker: libFuzzer must find each within
+#                  FUZZ_SELFTEST_SECONDS (60); AFL++'s time is reported
+#   fuzz-build     just build every binary
+#   fuzz-seeds     regenerate the generated seed files (layout blobs, synthetic snapshots)
+#   fuzz-merge     minimize corpus/<target>/ with its scratch corpus (libFuzzer -merge=1)
+#   coverage       line/branch coverage of core/ from unit tests + corpora -> docs/coverage.md
+#
+# One fuzzer process runs at a time: the machines this runs on are small and shared.
+
+BUILD ?= build
+FUZZ_SECONDS ?= 60
+FUZZ_SELFTEST_SECONDS ?= 60
+FZ := $(BUILD)/fuzz
+
+FZ_TARGETS := $(sort $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c)))
+FZ_CORE_SRC := $(sort $(wildcard core/*.c))
+FZ_SUPPORT_SRC := fuzz/checked_reader.c
+FZ_HDRS := $(wildcard core/*.h fuzz/*.h)
+
+FZ_CC ?= clang-14
+FZ_AFL_CC ?= afl-clang-fast
+FZ_AFL_DRIVER ?= /usr/lib/afl/libAFLDriver.a
+FZ_WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wpointer-arith -Wcast-align -Wvla -Wformat=2
+FZ_CPPFLAGS := -Icore -Ifuzz -D_GNU_SOURCE
+FZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FZ_OPT := -O1 -g -fno-omit-frame-pointer
+
+ifeq ($(V),1)
+FZ_Q :=
+fz_say = @true
+else
+FZ_Q := @
+fz_say = @printf '  %-6s %-12s %s\n' $(1) $(2) $(3)
+endif
+
+# --- variants ---------------------------------------------------------------------------
+# A variant is one way of compiling everything: compiler, flags, what main() comes from.
+#   replay   plain main() that replays files (fuzz/replay_main.c)
+#   lf       libFuzzer
+#   afl      AFL++ persistent mode (afl-clang-fast + libAFLDriver.a)
+#   *-cycle, *-align, *-code: the same with one planted bug in the core (fuzz-selftest)
+FZ_PLANTS := cycle align code
+FZ_PLANT_DEF_cycle := -DSPW_PLANT_NO_CYCLE_CHECK
+FZ_PLANT_DEF_align := -DSPW_PLANT_NO_ALIGN_CHECK
+FZ_PLANT_DEF_code := -DSPW_PLANT_NO_CODE_CHECK
+
+fz_replay_CC := $(FZ_CC)
+fz_replay_CFLAGS := $(FZ_OPT) $(FZ_SAN)
+fz_replay_LDFLAGS := $(FZ_SAN)
+fz_replay_MAIN := fuzz/replay_main.c
+fz_replay_ENV :=
+
+fz_lf_CC := $(FZ_CC)
+fz_lf_CFLAGS := $(FZ_OPT) $(FZ_SAN) -fsanitize=fuzzer-no-link \
+                -fsanitize-coverage-ignorelist=fuzz/nocov.txt -DFZ_LIBFUZZER
+fz_lf_LDFLAGS := $(FZ_SAN) -fsanitize=fuzzer
+fz_lf_MAIN :=
+fz_lf_ENV :=
+
+fz_afl_CC := $(FZ_AFL_CC)
+fz_afl_CFLAGS := $(FZ_OPT) $(FZ_SAN)
+fz_afl_LDFLAGS := $(FZ_SAN) $(FZ_AFL_DRIVER)
+fz_afl_MAIN :=
+fz_afl_ENV := AFL_QUIET=1 AFL_LLVM_DENYLIST=fuzz/nocov.txt
+
+# $(1) = variant, $(2) = base engine (replay/lf/afl), $(3) = extra defines
+define fz_variant
+$(FZ)/obj/$(1)/%.o: %.c $(FZ_HDRS) fuzz/nocov.txt
+	@mkdir -p $$(@D)
+	$$(call fz_say,CC,$(1),$$<)
+	$(FZ_Q)$(fz_$(2)_ENV) $(fz_$(2)_CC) $(FZ_CPPFLAGS) $(FZ_WARN) $(fz_$(2)_CFLAGS) $(3) -c $$< -o $$@
+
+$(FZ)/$(1)/fuzz_%: $(FZ)/obj/$(1)/fuzz/fuzz_%.o \
+        $(patsubst %.c,$(FZ)/obj/$(1)/%.o,$(FZ_SUPPORT_SRC) $(FZ_CORE_SRC) $(fz_$(2)_MAIN))
+	@mkdir -p $$(@D)
+	$$(call fz_say,LINK,$(1),$$@)
+	$(FZ_Q)$(fz_$(2)_ENV) $(fz_$(2)_CC) $$^ $(fz_$(2)_LDFLAGS) -o $$@
+endef
+$(foreach e,replay lf afl,$(eval $(call fz_variant,$(e),$(e),)))
+$(foreach e,lf afl,$(foreach p,$(FZ_PLANTS),$(eval $(call fz_variant,$(e)-$(p),$(e),$(FZ_PLANT_DEF_$(p))))))
+
+FZ_REPLAY_BINS := $(patsubst %,$(FZ)/replay/fuzz_%,$(FZ_TARGETS))
+FZ_LF_BINS := $(patsubst %,$(FZ)/lf/fuzz_%,$(FZ_TARGETS))
+FZ_AFL_BINS := $(patsubst %,$(FZ)/afl/fuzz_%,$(FZ_TARGETS))
+FZ_PLANT_BINS := $(foreach e,lf afl,$(foreach p,$(FZ_PLANTS),$(FZ)/$(e)-$(p)/fuzz_walk))
+
+# Keep intermediate objects (standalone use; the top-level Makefile says the same).
+.SECONDARY:
+.PHONY: fuzz fuzz-build fuzz-regress fuzz-selftest fuzz-seeds fuzz-merge coverage
+
+fuzz-build: $(FZ_REPLAY_BINS) $(FZ_LF_BINS) $(FZ_AFL_BINS)
+
+# --- fuzz-regress: the corpora as an ordinary test ---------------------------------------
+fuzz-regress: $(FZ_REPLAY_BINS)
+	@set -e; for t in $(FZ_TARGETS); do \
+	    dirs=""; for d in corpus/$$t fuzz/regressions/$$t; do [ -d $$d ] && dirs="$$dirs $$d"; done; \
+	    case $$t in walk_snapshot|snapshot_decode) [ -d corpus/snapshots ] && dirs="$$dirs corpus/snapshots";; esac; \
+	    if [ -z "$$dirs" ]; then echo "  FAIL  fuzz-regress  $$t: no corpus/$$t"; exit 1; fi; \
+	    if out=$$(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	              $(FZ)/replay/fuzz_$$t $$dirs 2>&1); then \
+	        echo "  pass  fuzz-regress  $$t: $$(echo "$$out" | tail -1 | sed 's/.*: //')"; \
+	    else echo "$$out" | tail -40; echo "  FAIL  fuzz-regress  $$t"; exit 1; fi; \
+	done
+
+# --- fuzz: every target, both engines ----------------------------------------------------
+fuzz: fuzz-build
+	@mkdir -p $(FZ)/findings
+	@rc=0; for t in $(FZ_TARGETS); do for e in lf afl; do \
+	    fuzz/run.sh $$e $$t $(FZ) $(FUZZ_SECONDS) || rc=1; \
+	done; done; \
+	if [ $$rc -ne 0 ]; then echo "fuzz: FINDINGS (see $(FZ)/findings/)"; exit 1; fi; \
+	echo "fuzz: clean ($(words $(FZ_TARGETS)) targets x 2 engines x $(FUZZ_SECONDS) s)"
+
+# --- fuzz-selftest: the fuzzers must be able to fail -------------------------------------
+fuzz-selftest: $(FZ_PLANT_BINS) $(FZ)/replay/fuzz_walk
+	@fuzz/selftest.sh $(FZ) $(FUZZ_SELFTEST_SECONDS) $(FZ_PLANTS)
+
+# --- corpus maintenance ------------------------------------------------------------------
+$(FZ)/gen_seeds: fuzz/gen_seeds.c $(FZ_CORE_SRC) $(FZ_HDRS)
+	@mkdir -p $(@D)
+	$(call fz_say,LINK,tools,$@)
+	$(FZ_Q)$(FZ_CC) $(FZ_CPPFLAGS) $(FZ_WARN) $(FZ_OPT) $(FZ_SAN) fuzz/gen_seeds.c $(FZ_CORE_SRC) -o $@
+
+fuzz-seeds: $(FZ)/gen_seeds
+	$(FZ)/gen_seeds corpus
+
+# Fold what the last `make fuzz` found into the committed seeds, keeping only inputs that
+# add edge coverage (-use_counters=0: hit-count buckets would keep hundreds of near
+# duplicates). Files above 64 KiB are left out: those are the real captures, which stay in
+# corpus/snapshots/ (replayed anyway) rather than being copied. Review before committing.
+fuzz-merge: $(FZ_LF_BINS)
+	@for t in $(FZ_TARGETS); do \
+	    mkdir -p corpus/$$t $(FZ)/merge/$$t; rm -rf $(FZ)/merge/$$t/*; \
+	    $(FZ)/lf/fuzz_$$t -merge=1 -use_counters=0 $(FZ)/merge/$$t corpus/$$t \
+	        $$(ls -d $(FZ)/work/*/$$t/corpus $(FZ)/work/afl/$$t/out/default/queue 2>/dev/null) \
+	        > $(FZ)/merge/$$t.log 2>&1 || { tail $(FZ)/merge/$$t.log; exit 1; }; \
+	    find $(FZ)/merge/$$t -type f -size +64k -delete; \
+	    rm -f corpus/$$t/*; cp $(FZ)/merge/$$t/* corpus/$$t/; \
+	    echo "  merge  $$t: $$(ls corpus/$$t | wc -l) files, $$(du -sk corpus/$$t | cut -f1) KiB"; \
+	done
+
+-include fuzz/coverage.mk

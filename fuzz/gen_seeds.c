@@ -1,0 +1,140 @@
+/*
+ * gen_seeds.c — write the generated seed files of the fuzz corpora (`make fuzz-seeds`).
+ *
+ *   corpus/layout/real-<flavour>-<arch>      the real _Py_DebugOffsets blobs, behind the
+ *                                            architecture byte fuzz_layout.c expects
+ *   corpus/snapshot_decode/synth-<flavour>*  synthetic snapshots: one region, several
+ *                                            regions (adjacent and apart), expected output
+ *   corpus/walk_snapshot/synth-<flavour>     a snapshot with several threads: a normal
+ *                                            chain (thread-local bytecode on 3.14t), a cycle,
+ *                                            an empty stack, incomplete frames
+ *
+ * The output is deterministic, so rerunning it leaves the committed files unchanged.
+ * Usage: gen_seeds CORPUS_DIR
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "synth.h"
+
+#define BASE 0x7f2200000000ull
+#define CAP (1u << 20)
+
+static const char *dir;
+
+static void put_file(const char *sub, const char *name, const uint8_t *a, size_t alen,
+                     const uint8_t *b, size_t blen)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, sub);
+    mkdir(path, 0777);
+    snprintf(path, sizeof path, "%s/%s/%s", dir, sub, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(a, 1, alen, f) != alen || (blen && fwrite(b, 1, blen, f) != blen) ||
+        fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+static uint8_t *arena, *out;
+#define OUT_CAP (4u << 20)
+
+static void build(spw_synth *s, spw_flavor fl, spw_snap_thread th[4])
+{
+    if (spw_synth_init(s, fl, SPW_ARCH_X86_64, BASE, arena, CAP) != 0) exit(1);
+    const spw_layout *L = &s->layout;
+    uint64_t codes[3];
+    for (int k = 0; k < 3; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "fn%d", k);
+        spw_synth_code_spec spec = { .qualname = k == 2 ? "Klass.m\xc3\xa9thode" : name,
+                                     .filename = k == 1 ? "/src/\xe6\xa8\xa1\xe5\x9d\x97.py" : "/src/mod.py",
+                                     .firstlineno = 10 * (k + 1), .n_units = 16 };
+        codes[k] = spw_synth_code(s, &spec);
+        if (L->has_tlbc && k == 1) spw_synth_tlbc(s, codes[k], 3);
+    }
+    /* thread 0: five frames, one incomplete (owner 3), one in a tlbc copy on 3.14t */
+    uint64_t prev = 0;
+    for (int i = 4; i >= 0; i--)
+        prev = spw_synth_frame(s, codes[i % 3], (uint32_t)(2 * i + 1), i == 2 ? 3 : 0, prev,
+                               L->has_tlbc && i % 3 == 1 ? 2 : 0);
+    th[0] = (spw_snap_thread){ spw_synth_tstate(s, prev, 101, 1001), 101, 1001 };
+    /* thread 1: a cycle of three */
+    uint64_t a = spw_synth_frame(s, codes[0], 1, 0, 0, 0);
+    uint64_t b = spw_synth_frame(s, codes[1], 2, 0, a, 0);
+    uint64_t c = spw_synth_frame(s, codes[2], 3, 0, b, 0);
+    spw_synth_poke(s, a + L->frame_previous, c, 8);
+    th[1] = (spw_snap_thread){ spw_synth_tstate(s, c, 102, 1002), 102, 1002 };
+    /* thread 2: nothing running */
+    th[2] = (spw_snap_thread){ spw_synth_tstate(s, 0, 103, 1003), 103, 1003 };
+    /* thread 3: a NULL executable over one real frame */
+    uint64_t d = spw_synth_frame(s, codes[2], 5, 0, 0, 0);
+    th[3] = (spw_snap_thread){ spw_synth_tstate(s, spw_synth_frame(s, 0, 0, 0, d, 0), 104, 1004),
+                               104, 1004 };
+    if (s->oom) exit(1);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+        return 2;
+    }
+    dir = argv[1];
+    arena = calloc(1, CAP);
+    out = malloc(OUT_CAP);
+    if (!arena || !out) return 1;
+
+    for (int fl = 0; fl < SPW_FLAVOR_COUNT_; fl++) {
+        char name[64];
+        size_t len;
+        const uint8_t *blob = spw_flavor_blob((spw_flavor)fl, &len);
+        uint8_t arch = SPW_ARCH_X86_64 - 1; /* fuzz_layout: data[0] & 3 == 0 is x86_64 */
+        snprintf(name, sizeof name, "real-%s-x86_64", spw_flavor_name((spw_flavor)fl));
+        put_file("layout", name, &arch, 1, blob, len);
+        arch = 1; /* aarch64 */
+        snprintf(name, sizeof name, "real-%s-aarch64", spw_flavor_name((spw_flavor)fl));
+        put_file("layout", name, &arch, 1, blob, len);
+
+        spw_synth s;
+        spw_snap_thread th[4];
+        build(&s, (spw_flavor)fl, th);
+        static const uint8_t expected[] = "thread 101\n  fn0 (/src/mod.py:11)\n";
+        if (spw_synth_encode(&s, th, 4, NULL, 0, out, OUT_CAP, &len) != SPW_SNAP_OK) return 1;
+        snprintf(name, sizeof name, "synth-%s", spw_flavor_name((spw_flavor)fl));
+        put_file("walk_snapshot", name, out, len, NULL, 0);
+        put_file("snapshot_decode", name, out, len, NULL, 0);
+        if (spw_synth_encode(&s, th, 1, expected, sizeof expected - 1, out, OUT_CAP, &len) != SPW_SNAP_OK)
+            return 1;
+        snprintf(name, sizeof name, "synth-%s-expected", spw_flavor_name((spw_flavor)fl));
+        put_file("snapshot_decode", name, out, len, NULL, 0);
+
+        /* Three regions cut from the image: the first two adjacent, a gap before the
+         * third; and "present but empty" expected output. */
+        size_t blen;
+        const uint8_t *b = spw_flavor_blob((spw_flavor)fl, &blen);
+        size_t third = s.used / 3 & ~(size_t)7;
+        spw_snap_region regs[3] = {
+            { s.base, third, s.mem },
+            { s.base + third, third, s.mem + third },
+            { s.base + 2 * third + 64, s.used - 2 * third - 64, s.mem + 2 * third + 64 },
+        };
+        spw_snap_spec spec = {
+            .header = { .arch = SPW_ARCH_AARCH64, .pointer_width = 8,
+                        .free_threaded = s.layout.free_threaded,
+                        .py_version = s.layout.py_version, .code_type = s.code_type },
+            .offsets = b, .offsets_len = (uint32_t)blen, .threads = th, .n_threads = 4,
+            .regions = regs, .n_regions = 3, .expected = expected, .expected_len = 0,
+        };
+        if (spw_snapshot_encode(&spec, out, OUT_CAP, &len) != SPW_SNAP_OK) return 1;
+        snprintf(name, sizeof name, "synth-%s-regions", spw_flavor_name((spw_flavor)fl));
+        put_file("snapshot_decode", name, out, len, NULL, 0);
+        put_file("walk_snapshot", name, out, len, NULL, 0);
+    }
+    free(arena);
+    free(out);
+    return 0;
+}
