@@ -45,6 +45,10 @@ typedef struct spw_frame {
 #define SPW_WALK_BUDGET 16384u
 /* The largest depth limit a caller may ask for. */
 #define SPW_WALK_DEPTH_MAX 4096u
+/* A code object larger than this many code units is not believed. */
+#define SPW_CODE_UNITS_MAX (1u << 28)
+/* Nor a thread-local bytecode array with more copies than this. */
+#define SPW_TLBC_MAX (1u << 16)
 /* Reads one walk can make at most: the tstate; per followed frame previous, executable and
  * owner; per emitted frame also instr_ptr, tlbc_index, ob_type, ob_size and up to three
  * reads of the thread-local bytecode array. The fuzzers hold the walker to this bound. */

@@ -33,69 +33,73 @@
 #define SPW_ALWAYS_INLINE static inline
 #endif
 
-/* A code object larger than this many code units is not believed. */
-#define SPW_CODE_UNITS_MAX (1u << 28)
-/* Nor a thread-local bytecode array with more copies than this. */
-#define SPW_TLBC_MAX (1u << 16)
-
-/* Every exit goes through here, so the counters kept in registers during the walk reach
- * the caller exactly once. */
-#define SPW_WALK_END_(st, why)                                                                \
-    do {                                                                                      \
-        res->status = (st);                                                                   \
-        res->reason = (why);                                                                  \
-        res->n_frames = n_frames;                                                             \
-        res->n_visited = n_visited;                                                           \
-        res->n_reads = n_reads;                                                               \
-        return (st);                                                                          \
-    } while (0)
-#define SPW_DROP_(why) SPW_WALK_END_(SPW_WALK_DROPPED, (why))
-/* Read a field of constant width into a local: with an inline reader this compiles to one
- * load, which is why the walker reads field by field rather than copying whole structs. */
-#define SPW_FIELD_(addr, width, dst, on_fail)                                                 \
-    do {                                                                                      \
-        uint8_t field_[8];                                                                    \
-        n_reads++;                                                                            \
-        if (read(ctx, (addr), field_, (width)) != 0) on_fail;                                 \
-        (dst) = (width) == 8 ? spw_le64(field_) : (width) == 4 ? spw_le32(field_) : field_[0]; \
-    } while (0)
-#define SPW_LOAD_(addr, width, dst) SPW_FIELD_(addr, width, dst, SPW_DROP_(SPW_REASON_UNREADABLE))
+/* Read a field of constant width (1, 4 or 8) into *dst, counting the read. With an inline
+ * reader this compiles to one load, which is why the walker reads field by field rather
+ * than copying whole structs. Returns nonzero when the reader failed. */
+SPW_ALWAYS_INLINE int spw_load_(spw_read_fn read, void *ctx, uint32_t *n_reads, uint64_t addr,
+                                size_t width, uint64_t *dst)
+{
+    uint8_t b[8];
+    ++*n_reads;
+    if (read(ctx, addr, b, width) != 0) return 1;
+    *dst = width == 8 ? spw_le64(b) : width == 4 ? spw_le32(b) : b[0];
+    return 0;
+}
 
 /* Where the bytecode copy that instr_ptr points into starts. 3.14t threads may run their own
  * copy: tlbc_index selects it in co_tlbc, whose entry 0 is co_code_adaptive itself. Returns
  * the reason to drop, or SPW_REASON_NONE with *base set. */
 SPW_ALWAYS_INLINE spw_reason spw_walk_bytecode_(const spw_layout *L, spw_read_fn read, void *ctx,
-                                                uint32_t *reads, uint64_t code,
+                                                uint32_t *n_reads, uint64_t code,
                                                 int32_t tlbc_index, uint64_t *base)
 {
-    uint32_t n_reads = *reads;
     uint64_t arr, size;
-    spw_reason why = SPW_REASON_NONE;
     if (tlbc_index == 0) {
         *base = code + L->co_code_adaptive;
         return SPW_REASON_NONE;
     }
     if (tlbc_index < 0) return SPW_REASON_INVALID_FRAME;
     if (!spw_addr_ok(L->arch, code, (uint64_t)L->co_tlbc + 8, 8)) return SPW_REASON_INVALID_CODE;
-    SPW_FIELD_(code + L->co_tlbc, 8, arr, goto unreadable);
+    if (spw_load_(read, ctx, n_reads, code + L->co_tlbc, 8, &arr)) return SPW_REASON_UNREADABLE;
     /* _PyCodeArray: Py_ssize_t size; char *entries[size]. */
-    if (!spw_addr_ok(L->arch, arr, 8 + 8 * (uint64_t)tlbc_index + 8, 8)) {
-        why = SPW_REASON_INVALID_CODE;
-        goto out;
-    }
-    SPW_FIELD_(arr, 8, size, goto unreadable);
-    if (size > SPW_TLBC_MAX || (uint64_t)tlbc_index >= size) {
-        why = SPW_REASON_INVALID_FRAME;
-        goto out;
-    }
-    SPW_FIELD_(arr + 8 + 8 * (uint64_t)tlbc_index, 8, *base, goto unreadable);
-    if (!spw_addr_ok(L->arch, *base, 2, 2)) why = SPW_REASON_INVALID_CODE;
-    goto out;
-unreadable:
-    why = SPW_REASON_UNREADABLE;
-out:
-    *reads = n_reads;
-    return why;
+    if (!spw_addr_ok(L->arch, arr, 8 + 8 * (uint64_t)tlbc_index + 8, 8))
+        return SPW_REASON_INVALID_CODE;
+    if (spw_load_(read, ctx, n_reads, arr, 8, &size)) return SPW_REASON_UNREADABLE;
+    if (size > SPW_TLBC_MAX || (uint64_t)tlbc_index >= size) return SPW_REASON_INVALID_FRAME;
+    if (spw_load_(read, ctx, n_reads, arr + 8 + 8 * (uint64_t)tlbc_index, 8, base))
+        return SPW_REASON_UNREADABLE;
+    if (!spw_addr_ok(L->arch, *base, 2, 2)) return SPW_REASON_INVALID_CODE;
+    return SPW_REASON_NONE;
+}
+
+/* One frame that passed the owner check: validate its code object and instruction pointer
+ * and compute lasti. Returns the reason to drop, or SPW_REASON_NONE. */
+SPW_ALWAYS_INLINE spw_reason spw_walk_code_(const spw_walk_args *a, spw_read_fn read, void *ctx,
+                                            uint32_t *n_reads, uint64_t frame, uint64_t code,
+                                            spw_frame *out)
+{
+    const spw_layout *L = a->layout;
+    uint64_t instr, tlbc = 0, type, n_units, base = 0;
+    if (spw_load_(read, ctx, n_reads, frame + L->frame_instr_ptr, 8, &instr) ||
+        (L->has_tlbc && spw_load_(read, ctx, n_reads, frame + L->frame_tlbc_index, 4, &tlbc)))
+        return SPW_REASON_UNREADABLE;
+    if (!spw_addr_ok(L->arch, code, (uint64_t)L->ob_size + 8, 8)) return SPW_REASON_INVALID_CODE;
+    if (spw_load_(read, ctx, n_reads, code + L->ob_type, 8, &type) ||
+        spw_load_(read, ctx, n_reads, code + L->ob_size, 8, &n_units))
+        return SPW_REASON_UNREADABLE;
+#ifndef SPW_PLANT_NO_CODE_CHECK
+    if (type != a->code_type || n_units == 0 || n_units > SPW_CODE_UNITS_MAX)
+        return SPW_REASON_INVALID_CODE;
+#else
+    (void)type;
+#endif
+    spw_reason why = spw_walk_bytecode_(L, read, ctx, n_reads, code, (int32_t)(uint32_t)tlbc, &base);
+    if (why != SPW_REASON_NONE) return why;
+    uint64_t off = instr - base; /* wraps when instr < base: caught below */
+    if (instr < base || off >= 2 * n_units || (off & 1) != 0) return SPW_REASON_INVALID_FRAME;
+    out->code = code;
+    out->lasti = (uint32_t)(off / 2);
+    return SPW_REASON_NONE;
 }
 
 SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn read, void *ctx,
@@ -104,24 +108,40 @@ SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn r
     const spw_layout *L = a->layout;
     const uint32_t max = a->max_frames < SPW_WALK_DEPTH_MAX ? a->max_frames : SPW_WALK_DEPTH_MAX;
     uint32_t n_frames = 0, n_visited = 0, n_reads = 0;
-    uint64_t frame;
-
-    if (!spw_addr_ok(L->arch, a->tstate, (uint64_t)L->tstate_current_frame + 8, 8))
-        SPW_DROP_(SPW_REASON_INVALID_FRAME);
-    SPW_LOAD_(a->tstate + L->tstate_current_frame, 8, frame);
+    spw_status status = SPW_WALK_OK;
+    spw_reason why = SPW_REASON_NONE;
+    uint64_t frame = 0;
 
     uint64_t recent[8] = { 0 };       /* the last 8 frames, a rolling window */
     uint64_t tortoise = 0;            /* Brent: the frame at the last power-of-two step */
     uint32_t power = 1, lambda = 0;
     int cut = 0;                      /* a Python frame was left out by the depth limit */
 
+    if (!spw_addr_ok(L->arch, a->tstate, (uint64_t)L->tstate_current_frame + 8, 8)) {
+        why = SPW_REASON_INVALID_FRAME;
+        goto done;
+    }
+    if (spw_load_(read, ctx, &n_reads, a->tstate + L->tstate_current_frame, 8, &frame)) {
+        why = SPW_REASON_UNREADABLE;
+        goto done;
+    }
+
     while (frame != 0) {
-        if (n_visited == SPW_WALK_BUDGET) SPW_WALK_END_(SPW_WALK_TRUNCATED, SPW_REASON_NONE);
-        if (!spw_addr_ok(L->arch, frame, L->frame_span, 8)) SPW_DROP_(SPW_REASON_INVALID_FRAME);
+        if (n_visited == SPW_WALK_BUDGET) {
+            status = SPW_WALK_TRUNCATED;
+            goto done;
+        }
+        if (!spw_addr_ok(L->arch, frame, L->frame_span, 8)) {
+            why = SPW_REASON_INVALID_FRAME;
+            goto done;
+        }
 #ifndef SPW_PLANT_NO_CYCLE_CHECK
         int seen = frame == tortoise; /* one branch instead of nine */
         for (int i = 0; i < 8; i++) seen |= recent[i] == frame;
-        if (seen) SPW_DROP_(SPW_REASON_CYCLE);
+        if (seen) {
+            why = SPW_REASON_CYCLE;
+            goto done;
+        }
 #else
         (void)tortoise;
 #endif
@@ -135,50 +155,39 @@ SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn r
         n_visited++;
 
         /* Each field is read exactly once, then judged. */
-        uint64_t previous, code, instr;
-        uint32_t owner, tlbc = 0;
-        SPW_LOAD_(frame + L->frame_previous, 8, previous);
-        SPW_LOAD_(frame + L->frame_executable, 8, code);
-        SPW_LOAD_(frame + L->frame_owner, 1, owner);
+        uint64_t previous, code, owner;
+        if (spw_load_(read, ctx, &n_reads, frame + L->frame_previous, 8, &previous) ||
+            spw_load_(read, ctx, &n_reads, frame + L->frame_executable, 8, &code) ||
+            spw_load_(read, ctx, &n_reads, frame + L->frame_owner, 1, &owner)) {
+            why = SPW_REASON_UNREADABLE;
+            goto done;
+        }
         code &= ~L->executable_tag_mask;
-        if (owner > L->owner_max) SPW_DROP_(SPW_REASON_INVALID_FRAME);
+        if (owner > L->owner_max) {
+            why = SPW_REASON_INVALID_FRAME;
+            goto done;
+        }
         if (owner < L->owner_incomplete && code != 0) {
             if (n_frames == max) {
                 cut = 1;
             } else {
-                uint64_t type, n_units, base = 0;
-                SPW_LOAD_(frame + L->frame_instr_ptr, 8, instr);
-                if (L->has_tlbc) SPW_LOAD_(frame + L->frame_tlbc_index, 4, tlbc);
-                if (!spw_addr_ok(L->arch, code, (uint64_t)L->ob_size + 8, 8))
-                    SPW_DROP_(SPW_REASON_INVALID_CODE);
-                SPW_LOAD_(code + L->ob_type, 8, type);
-                SPW_LOAD_(code + L->ob_size, 8, n_units);
-#ifndef SPW_PLANT_NO_CODE_CHECK
-                if (type != a->code_type || n_units == 0 || n_units > SPW_CODE_UNITS_MAX)
-                    SPW_DROP_(SPW_REASON_INVALID_CODE);
-#else
-                (void)type;
-#endif
-                spw_reason why = spw_walk_bytecode_(L, read, ctx, &n_reads, code,
-                                                    (int32_t)tlbc, &base);
-                if (why != SPW_REASON_NONE) SPW_DROP_(why);
-                uint64_t off = instr - base; /* wraps when instr < base: caught below */
-                if (instr < base || off >= 2 * n_units || (off & 1) != 0)
-                    SPW_DROP_(SPW_REASON_INVALID_FRAME);
-                a->frames[n_frames].code = code;
-                a->frames[n_frames].lasti = (uint32_t)(off / 2);
+                why = spw_walk_code_(a, read, ctx, &n_reads, frame, code, &a->frames[n_frames]);
+                if (why != SPW_REASON_NONE) goto done;
                 n_frames++;
             }
         }
         frame = previous;
     }
-    if (cut) SPW_WALK_END_(SPW_WALK_TRUNCATED, SPW_REASON_NONE);
-    SPW_WALK_END_(SPW_WALK_OK, SPW_REASON_NONE);
+    if (cut) status = SPW_WALK_TRUNCATED;
+done:
+    /* The one exit: counters kept in registers during the walk reach the caller here. */
+    if (why != SPW_REASON_NONE) status = SPW_WALK_DROPPED;
+    res->status = status;
+    res->reason = why;
+    res->n_frames = n_frames;
+    res->n_visited = n_visited;
+    res->n_reads = n_reads;
+    return status;
 }
-
-#undef SPW_LOAD_
-#undef SPW_FIELD_
-#undef SPW_DROP_
-#undef SPW_WALK_END_
 
 #endif /* SPW_WALK_BODY_H */

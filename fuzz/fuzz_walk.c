@@ -34,7 +34,6 @@
 #include "checked_reader.h"
 #include "provider.h"
 #include "synth.h"
-#include "walk_body.h" /* SPW_CODE_UNITS_MAX */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

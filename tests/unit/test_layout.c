@@ -185,6 +185,20 @@ static void test_strerror_distinct(void **state)
             assert_string_not_equal(spw_layout_strerror(a), spw_layout_strerror(c));
 }
 
+static void test_names(void **state)
+{
+    (void)state;
+    assert_string_equal(spw_arch_name(SPW_ARCH_X86_64), "x86_64");
+    assert_string_equal(spw_arch_name(SPW_ARCH_AARCH64), "aarch64");
+    assert_string_equal(spw_arch_name(SPW_ARCH_UNKNOWN), "unknown");
+    assert_string_equal(spw_layout_strerror((spw_layout_err)99), "unknown layout error");
+    size_t len = 1;
+    assert_null(spw_flavor_blob(SPW_FLAVOR_COUNT_, &len));
+    assert_int_equal(len, 0);
+    assert_string_equal(spw_flavor_name(SPW_FLAVOR_314T), "3.14t");
+    assert_string_equal(spw_flavor_name(SPW_FLAVOR_COUNT_), "unknown");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_frame_span_limit),
         cmocka_unit_test(test_strerror_distinct),
+        cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,6 @@
  * bytecode, and determinism. Most tests run over all four interpreter layouts.
  */
 #include "support/fixture.h"
-#include "walk_body.h" /* SPW_CODE_UNITS_MAX */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -496,6 +495,19 @@ static void test_walk_is_pure(void **state)
     }
 }
 
+static void test_names(void **state)
+{
+    (void)state;
+    static const char *const status[] = { "ok", "truncated", "dropped" };
+    static const char *const reason[] = { "", "cycle", "invalid_frame", "invalid_code",
+                                          "unreadable" };
+    for (int i = 0; i < 3; i++) assert_string_equal(spw_status_name((spw_status)i), status[i]);
+    for (int i = 0; i < SPW_REASON_COUNT_; i++)
+        assert_string_equal(spw_reason_name((spw_reason)i), reason[i]);
+    assert_string_equal(spw_status_name((spw_status)3), "unknown");
+    assert_string_equal(spw_reason_name(SPW_REASON_COUNT_), "unknown");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_no_tlbc_without_free_threading),
         cmocka_unit_test(test_unreadable_at_every_read),
         cmocka_unit_test(test_walk_is_pure),
+        cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
