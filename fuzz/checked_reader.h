@@ -30,11 +30,7 @@
  * a few per frame followed, a few more per frame emitted). A walk that needs more is
  * unbounded work in disguise. */
 #include "walk.h"
-#ifdef SPW_WALK_READS_MAX
 #define FZ_WALK_READS_MAX SPW_WALK_READS_MAX
-#else
-#define FZ_WALK_READS_MAX (4u * SPW_WALK_BUDGET + 8u)
-#endif
 
 typedef struct fz_checked {
     spw_reader inner;   /* the reader actually serving the bytes */

@@ -25,7 +25,7 @@ FZ := $(BUILD)/fuzz
 
 FZ_TARGETS := $(sort $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c)))
 FZ_CORE_SRC := $(sort $(wildcard core/*.c))
-FZ_SUPPORT_SRC := fuzz/checked_reader.c
+FZ_SUPPORT_SRC := fuzz/checked_reader.c fuzz/oracle.c
 FZ_HDRS := $(wildcard core/*.h fuzz/*.h)
 
 FZ_CC ?= clang-14
