@@ -1,0 +1,53 @@
+# python/ext.mk — the spprof extension, built in place (included by the top-level Makefile).
+#
+#   make ext PYTHON=/path/to/python3.13t     build python/spprof/_native<EXT_SUFFIX>
+#   make python-test PYTHON=...              build it, then run tests/python with pytest
+#
+# The extension is the shim (python/src/*.c) plus the core sources (core/*.c except the
+# synthetic-image builder), compiled with -fPIC into build/python/<SOABI>/, one build
+# directory per interpreter, so 3.13t and 3.13 objects never mix.
+PYTHON ?= python3
+EXT_CC ?= gcc
+BUILD ?= build
+EXT_SRC_DIR := python/src
+EXT_SRC := $(sort $(wildcard $(EXT_SRC_DIR)/*.c))
+EXT_CORE_SRC := $(filter-out core/synth.c core/flavor_blobs.c,$(sort $(wildcard core/*.c)))
+EXT_HDRS := $(wildcard core/*.h $(EXT_SRC_DIR)/*.h)
+EXT_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -O2 -g -fPIC -fvisibility=hidden \
+              -D_GNU_SOURCE -Icore -I$(EXT_SRC_DIR)
+EXT_LDFLAGS := -shared -pthread
+
+.PHONY: ext python-test ext-build
+
+# Ask the interpreter for its include dir, SOABI and suffix, then build with those.
+ext:
+	@set -e; info=$$($(PYTHON) -c 'import sysconfig as s; print(s.get_config_var("SOABI"), s.get_paths()["include"], s.get_config_var("EXT_SUFFIX"))'); \
+	set -- $$info; \
+	$(MAKE) --no-print-directory -f python/ext.mk ext-build PYTHON="$(PYTHON)" BUILD="$(BUILD)" \
+	    EXT_CC="$(EXT_CC)" EXT_TAG="$$1" EXT_INC="$$2" EXT_SUFFIX="$$3" V="$(V)"
+
+python-test: ext
+	@$(PYTHON) -c 'import pytest' 2>/dev/null || { echo "python-test: pytest is not installed in $(PYTHON) (make pythons installs it in the cached interpreters; elsewhere: $(PYTHON) -m pip install pytest)" >&2; exit 1; }
+	PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
+
+ifdef EXT_TAG
+EXT_OUT := $(BUILD)/python/$(EXT_TAG)
+EXT_OBJS := $(patsubst %.c,$(EXT_OUT)/%.o,$(EXT_SRC) $(EXT_CORE_SRC))
+EXT_SO := python/spprof/_native$(EXT_SUFFIX)
+ifeq ($(V),1)
+EXT_Q :=
+else
+EXT_Q := @
+endif
+
+ext-build: $(EXT_SO)
+
+$(EXT_OUT)/%.o: %.c $(EXT_HDRS)
+	@mkdir -p $(@D)
+	@[ "$(V)" = 1 ] || printf '  %-6s %-6s %s\n' CC $(EXT_TAG) $<
+	$(EXT_Q)$(EXT_CC) $(EXT_CFLAGS) -I$(EXT_INC) -c $< -o $@
+
+$(EXT_SO): $(EXT_OBJS)
+	@[ "$(V)" = 1 ] || printf '  %-6s %-6s %s\n' LINK $(EXT_TAG) $@
+	$(EXT_Q)$(EXT_CC) $(EXT_LDFLAGS) $^ -o $@
+endif

@@ -1,0 +1,38 @@
+"""spprof — a sampling profiler for free-threaded CPython (3.13t, 3.14t; also 3.13).
+
+Every Python thread is interrupted by SIGPROF for the CPU time it spends; the signal
+handler walks that thread's own interpreter frames speculatively (every pointer validated,
+every fault caught) and a background thread symbolizes and aggregates the samples.
+
+    import spprof
+    spprof.start(interval_ms=10)
+    ...                                  # your code, any number of threads
+    profile = spprof.stop()
+    profile.save("out.json")             # speedscope; .txt / .collapsed for flame graphs
+
+See docs/python-api.md for every function and docs/live-shim.md for how sampling works.
+"""
+from ._api import (
+    Frame,
+    Profile,
+    Profiler,
+    StackRecord,
+    is_active,
+    profile,
+    start,
+    stats,
+    stop,
+)
+
+__all__ = [
+    "Frame",
+    "Profile",
+    "Profiler",
+    "StackRecord",
+    "is_active",
+    "profile",
+    "start",
+    "stats",
+    "stop",
+]
+__version__ = "0.1.0"

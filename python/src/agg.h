@@ -1,0 +1,46 @@
+/*
+ * agg.h — the consumer's tables: threads, symbols, the (code, lasti) cache, and identical
+ * stacks aggregated with their weights. Used only by the consumer thread and by stop()
+ * (never by a signal handler), so it may allocate. Memory stays bounded by the number of
+ * distinct stacks, not by the length of the run.
+ */
+#ifndef SPP_AGG_H
+#define SPP_AGG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct spp_agg spp_agg;
+
+/* What a cached (code, lasti) was resolved to, and the code object's identity at the time:
+ * a cache hit is trusted only if the code object still has the same type, names, line
+ * table and first line (a freed code object's address can be reused by another one). */
+typedef struct spp_cache_entry {
+    uint64_t code;
+    uint32_t lasti;
+    uint32_t sym;
+    uint32_t checked_gen; /* drain generation of the last identity check */
+    uint32_t used;
+    uint64_t ident[4];
+} spp_cache_entry;
+
+spp_agg *spp_agg_new(void);
+void spp_agg_free(spp_agg *a);
+/* -1 on allocation failure for every function returning an index. */
+int64_t spp_agg_thread(spp_agg *a, uint64_t ident, uint64_t native_id);
+int64_t spp_agg_symbol(spp_agg *a, const char *function, const char *file, int32_t line);
+int spp_agg_add(spp_agg *a, uint32_t thread, const uint32_t *syms, uint32_t n, uint64_t w);
+/* The entry for (code, lasti), created empty (used = 0) if absent; NULL on OOM. The pointer
+ * is valid until the next call. */
+spp_cache_entry *spp_agg_cache(spp_agg *a, uint64_t code, uint32_t lasti);
+
+/* Read-out for stop(). */
+size_t spp_agg_n_syms(const spp_agg *a);
+void spp_agg_sym(const spp_agg *a, size_t i, char **function, char **file, int32_t *line);
+size_t spp_agg_n_threads(const spp_agg *a);
+void spp_agg_thread_ids(const spp_agg *a, size_t i, uint64_t *ident, uint64_t *native_id);
+size_t spp_agg_n_stacks(const spp_agg *a);
+void spp_agg_stack(const spp_agg *a, size_t i, uint32_t *thread, const uint32_t **syms,
+                   uint32_t *n, uint64_t *count);
+
+#endif /* SPP_AGG_H */

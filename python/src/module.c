@@ -1,0 +1,444 @@
+/*
+ * module.c — spprof._native: the Python face of the shim (shim.c) and the core.
+ *
+ * Multi-phase init; declares Py_MOD_GIL_NOT_USED so importing it keeps a free-threaded
+ * interpreter's GIL disabled. Nothing here runs in a signal handler.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "agg.h"
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* ---- this interpreter's layout ------------------------------------------------------------- */
+static spw_layout g_layout;
+static int g_layout_ok;
+static uint64_t g_runtime;
+
+/* Fill g_layout from this interpreter's own _Py_DebugOffsets, or raise RuntimeError naming
+ * the version. */
+static int load_layout(void)
+{
+    if (g_layout_ok) return 0;
+    const char *ver = Py_GetVersion();
+    unsigned minor = (unsigned)((Py_Version >> 16) & 0xff), major = (unsigned)(Py_Version >> 24);
+    void *rt = dlsym(RTLD_DEFAULT, "_PyRuntime");
+    if (!rt) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "spprof: cannot find _PyRuntime in Python %s: %s", ver, dlerror());
+        return -1;
+    }
+    size_t need = major == 3 ? spw_layout_blob_size(minor) : 0;
+    if (need == 0) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "spprof does not support Python %u.%u (this is %s); supported: 3.13, 3.14",
+                     major, minor, ver);
+        return -1;
+    }
+    spw_layout L;
+    spw_layout_err e = spw_layout_parse(rt, need, SPW_ARCH_HOST, &L);
+    if (e != SPW_LAYOUT_OK) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "spprof cannot read the debug offsets of Python %s: %s", ver,
+                     spw_layout_strerror(e));
+        return -1;
+    }
+    if (L.py_version != (uint64_t)Py_Version) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "spprof: _Py_DebugOffsets says version 0x%llx but Python %s is running",
+                     (unsigned long long)L.py_version, ver);
+        return -1;
+    }
+#ifdef Py_GIL_DISABLED
+    if (!L.free_threaded) {
+#else
+    if (L.free_threaded) {
+#endif
+        PyErr_Format(PyExc_RuntimeError,
+                     "spprof: extension and interpreter disagree on free threading (Python %s)", ver);
+        return -1;
+    }
+    g_layout = L;
+    g_runtime = (uint64_t)(uintptr_t)rt;
+    g_layout_ok = 1;
+    return 0;
+}
+
+static uint64_t code_type_addr(void) { return (uint64_t)(uintptr_t)&PyCode_Type; }
+static uint64_t my_tstate(void) { return (uint64_t)(uintptr_t)PyThreadState_Get(); }
+
+/* ---- start / stop / stats ------------------------------------------------------------------ */
+static PyObject *py_start(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long long interval_ns;
+    const char *timer = "auto";
+    if (!PyArg_ParseTuple(args, "K|s:_start", &interval_ns, &timer)) return NULL;
+    if (interval_ns < 1000000ull) {
+        PyErr_SetString(PyExc_ValueError, "interval must be at least 1 ms");
+        return NULL;
+    }
+    spp_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    if (!strcmp(timer, "auto")) cfg.timer = SPP_TIMER_AUTO;
+    else if (!strcmp(timer, "perf_event") || !strcmp(timer, "perf")) cfg.timer = SPP_TIMER_PERF;
+    else if (!strcmp(timer, "posix_cpu_timer") || !strcmp(timer, "posix")) cfg.timer = SPP_TIMER_POSIX;
+    else {
+        PyErr_Format(PyExc_ValueError, "unknown timer source %R (auto, perf_event, posix_cpu_timer)",
+                     PyTuple_GET_ITEM(args, 1));
+        return NULL;
+    }
+    if (load_layout() != 0) return NULL;
+    cfg.layout = g_layout;
+    cfg.runtime = g_runtime;
+    cfg.code_type = code_type_addr();
+    cfg.interval_ns = interval_ns;
+    char err[256] = "";
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    spp_api_lock();
+    rc = spp_start(&cfg, err, sizeof err);
+    spp_api_unlock();
+    Py_END_ALLOW_THREADS
+    if (rc != 0) {
+        PyErr_Format(PyExc_RuntimeError, "spprof: %s", err);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Build (start_ns, stop_ns, symbols, threads, stacks) from the consumer's tables:
+ * symbols = [(function, file, line)], threads = [(ident, native_id)],
+ * stacks = [(thread index, (symbol ids innermost first), count)]. */
+static PyObject *results_tuple(const spp_agg *a, uint64_t t0, uint64_t t1)
+{
+    PyObject *syms = NULL, *threads = NULL, *stacks = NULL;
+    size_t ns = a ? spp_agg_n_syms(a) : 0, nt = a ? spp_agg_n_threads(a) : 0,
+           nk = a ? spp_agg_n_stacks(a) : 0;
+    if (!(syms = PyList_New((Py_ssize_t)ns)) || !(threads = PyList_New((Py_ssize_t)nt)) ||
+        !(stacks = PyList_New((Py_ssize_t)nk)))
+        goto fail;
+    for (size_t i = 0; i < ns; i++) {
+        char *fn, *file;
+        int32_t line;
+        spp_agg_sym(a, i, &fn, &file, &line);
+        PyObject *f = PyUnicode_DecodeUTF8(fn, (Py_ssize_t)strlen(fn), "replace");
+        PyObject *fi = f ? PyUnicode_DecodeUTF8(file, (Py_ssize_t)strlen(file), "replace") : NULL;
+        if (!fi) {
+            Py_XDECREF(f);
+            goto fail;
+        }
+        PyObject *t = Py_BuildValue("(NNi)", f, fi, (int)line);
+        if (!t) goto fail;
+        PyList_SET_ITEM(syms, (Py_ssize_t)i, t);
+    }
+    for (size_t i = 0; i < nt; i++) {
+        uint64_t ident, nid;
+        spp_agg_thread_ids(a, i, &ident, &nid);
+        PyObject *t = Py_BuildValue("(KK)", (unsigned long long)ident, (unsigned long long)nid);
+        if (!t) goto fail;
+        PyList_SET_ITEM(threads, (Py_ssize_t)i, t);
+    }
+    for (size_t i = 0; i < nk; i++) {
+        uint32_t th, n;
+        const uint32_t *ids;
+        uint64_t count;
+        spp_agg_stack(a, i, &th, &ids, &n, &count);
+        PyObject *fr = PyTuple_New((Py_ssize_t)n);
+        if (!fr) goto fail;
+        for (uint32_t j = 0; j < n; j++) {
+            PyObject *v = PyLong_FromUnsignedLong(ids[j]);
+            if (!v) {
+                Py_DECREF(fr);
+                goto fail;
+            }
+            PyTuple_SET_ITEM(fr, j, v);
+        }
+        PyObject *t = Py_BuildValue("(INK)", (unsigned)th, fr, (unsigned long long)count);
+        if (!t) goto fail;
+        PyList_SET_ITEM(stacks, (Py_ssize_t)i, t);
+    }
+    return Py_BuildValue("(KKNNN)", (unsigned long long)t0, (unsigned long long)t1, syms, threads,
+                         stacks);
+fail:
+    Py_XDECREF(syms);
+    Py_XDECREF(threads);
+    Py_XDECREF(stacks);
+    return NULL;
+}
+
+static PyObject *py_stop(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    spp_api_lock();
+    rc = spp_stop();
+    spp_api_unlock();
+    Py_END_ALLOW_THREADS
+    if (rc != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "spprof: the profiler is not running");
+        return NULL;
+    }
+    uint64_t t0, t1;
+    spp_api_lock();
+    const spp_agg *a = spp_results(&t0, &t1);
+    PyObject *r = results_tuple(a, t0, t1);
+    spp_results_free();
+    spp_api_unlock();
+    return r;
+}
+
+static PyObject *py_is_active(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(spp_is_active());
+}
+
+static PyObject *py_stats(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    spp_stats st;
+    spp_get_stats(&st);
+    uint64_t dropped = 0, validation = 0;
+    PyObject *reasons = PyDict_New();
+    if (!reasons) return NULL;
+    for (int i = 0; i < SPP_DROP_COUNT_; i++) {
+        dropped += st.c.dropped[i];
+        if (i <= SPP_DROP_INVALID_CODE) validation += st.c.dropped[i];
+        PyObject *v = PyLong_FromUnsignedLongLong(st.c.dropped[i]);
+        if (!v || PyDict_SetItemString(reasons, spp_drop_names[i], v) != 0) {
+            Py_XDECREF(v);
+            Py_DECREF(reasons);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return Py_BuildValue(
+        "{s:K,s:K,s:N,s:K,s:K,s:s,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:O}",
+        "samples_captured", (unsigned long long)st.c.captured,
+        "samples_dropped", (unsigned long long)dropped,
+        "dropped_by_reason", reasons,
+        "validation_drops", (unsigned long long)validation,
+        "timer_expirations", (unsigned long long)st.c.expirations,
+        "timer", spp_timer_name(st.timer),
+        "interval_ns", (unsigned long long)st.interval_ns,
+        "samples_truncated", (unsigned long long)st.c.truncated,
+        "signals", (unsigned long long)st.c.signals,
+        "threads_armed", (unsigned long long)st.threads_armed,
+        "threads_active", (unsigned long long)st.threads_active,
+        "arm_failures", (unsigned long long)st.arm_failures,
+        "symbolize_errors", (unsigned long long)st.symbolize_errors,
+        "records", (unsigned long long)st.records,
+        "active", st.active ? Py_True : Py_False);
+}
+
+/* ---- test and benchmark entry points ------------------------------------------------------- */
+static PyObject *frames_list(const spw_frame *fr, uint32_t n)
+{
+    PyObject *out = PyList_New(n);
+    if (!out) return NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        spw_symbol sym;
+        spw_sym_err e = spp_symbolize_guarded(&g_layout, fr[i].code, fr[i].lasti, &sym);
+        PyObject *t = e == SPW_SYM_OK
+                          ? Py_BuildValue("(ssi)", sym.function, sym.file, (int)sym.line)
+                          : Py_BuildValue("(ssi)", "<unknown>", "<unknown>", -1);
+        if (!t) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, t);
+    }
+    return out;
+}
+
+static PyObject *walk_result(spw_status st, const spw_walk_result *r, const spw_frame *fr)
+{
+    PyObject *frames = frames_list(fr, r->n_frames);
+    if (!frames) return NULL;
+    return Py_BuildValue("(ssN)", spw_status_name(st), spw_reason_name(r->reason), frames);
+}
+
+/* _walk_self(max_frames=256) -> (status, reason, [(function, file, line), ...]): walk the
+ * calling thread now, as the signal handler would, innermost first. */
+static PyObject *py_walk_self(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned int max = 256;
+    if (!PyArg_ParseTuple(args, "|I:_walk_self", &max)) return NULL;
+    if (max > 4096) max = 4096;
+    if (load_layout() != 0) return NULL;
+    spw_frame *fr = PyMem_Malloc(sizeof *fr * (max ? max : 1));
+    if (!fr) return PyErr_NoMemory();
+    spw_walk_result r;
+    int gi = spp_guard_begin();
+    spw_status st = spp_walk_now(&g_layout, code_type_addr(), my_tstate(), fr, max, &r);
+    PyObject *res = walk_result(st, &r, fr);
+    spp_guard_end(gi);
+    PyMem_Free(fr);
+    return res;
+}
+
+/* A crafted thread state whose frame chain runs into a PROT_NONE page:
+ *   tstate.current_frame -> frame1 (owner 0, no executable: skipped)
+ *   frame1.previous      -> an address inside the PROT_NONE page.
+ * Only the second read faults, so the guard is exercised mid-walk. */
+static uint64_t crafted_tstate(int tid)
+{
+    static unsigned char *mem;
+    long page = sysconf(_SC_PAGESIZE);
+    if (!mem) {
+        void *m = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) return 0;
+        if (mprotect((char *)m + page, (size_t)page, PROT_NONE) != 0) return 0;
+        mem = m;
+    }
+    const spw_layout *L = &g_layout;
+    memset(mem, 0, (size_t)page);
+    uint64_t ts = (uint64_t)(uintptr_t)mem;
+    uint64_t frame1 = ts + ((L->tstate_size + 63u) & ~63u);
+    if (frame1 + L->frame_size > ts + (uint64_t)page) frame1 = ts + (uint64_t)page / 2;
+    uint64_t bad = ts + (uint64_t)page + 64; /* inside the PROT_NONE page */
+    uint64_t nid = (uint64_t)(unsigned)tid;
+    memcpy(mem + L->tstate_current_frame, &frame1, 8);
+    memcpy(mem + L->tstate_native_thread_id, &nid, 8);
+    memcpy(mem + (frame1 - ts) + L->frame_previous, &bad, 8);
+    return ts;
+}
+
+/* _walk_crafted() -> (status, reason): a synchronous guarded walk of the crafted chain. */
+static PyObject *py_walk_crafted(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (load_layout() != 0) return NULL;
+    uint64_t ts = crafted_tstate(spp_gettid());
+    if (!ts) return PyErr_SetFromErrno(PyExc_OSError);
+    spw_frame fr[8];
+    spw_walk_result r;
+    int gi = spp_guard_begin();
+    if (gi < 0) return PyErr_SetFromErrno(PyExc_OSError);
+    spw_status st = spp_walk_now(&g_layout, code_type_addr(), ts, fr, 8, &r);
+    spp_guard_end(gi);
+    return Py_BuildValue("(ss)", spw_status_name(st), spw_reason_name(r.reason));
+}
+
+/* _feed_crafted(on): while on, SIGPROF samples of the calling thread walk the crafted chain
+ * instead of the thread's own, through the real handler and guard. */
+static PyObject *py_feed_crafted(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    if (load_layout() != 0) return NULL;
+    if (on) {
+        uint64_t ts = crafted_tstate(spp_gettid());
+        if (!ts) return PyErr_SetFromErrno(PyExc_OSError);
+        spp_test_override(ts, spp_gettid());
+    } else {
+        spp_test_override(0, 0);
+    }
+    Py_RETURN_NONE;
+}
+
+static double elapsed_ns(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e9 + (double)(b->tv_nsec - a->tv_nsec);
+}
+
+/* _bench(n) -> dict: on the calling thread's current stack, ns per raw pointer chase,
+ * per guarded live walk, and per full handler sample (walk + record + counters). */
+static PyObject *py_bench(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned int n = 10000;
+    if (!PyArg_ParseTuple(args, "|I:_bench", &n)) return NULL;
+    if (n == 0) n = 1;
+    if (load_layout() != 0) return NULL;
+    uint64_t ts = my_tstate(), sum = 0, acc = 0;
+    spw_frame fr[SPP_MAX_DEPTH];
+    spw_walk_result r;
+    struct timespec a, b;
+    uint32_t depth = 0;
+    int gi = spp_guard_begin();
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (unsigned i = 0; i < n; i++) {
+        depth = spp_chase_raw(&g_layout, ts, &sum);
+        acc += sum;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double chase = elapsed_ns(&a, &b) / n;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (unsigned i = 0; i < n; i++) {
+        spp_walk_now(&g_layout, code_type_addr(), ts, fr, SPP_MAX_DEPTH, &r);
+        acc += r.n_frames;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double walk = elapsed_ns(&a, &b) / n;
+    double sample = spp_bench_sample(&g_layout, code_type_addr(), ts, n);
+    spp_guard_end(gi);
+    return Py_BuildValue("{s:I,s:I,s:s,s:d,s:d,s:d,s:K}", "frames_followed", depth,
+                         "frames_emitted", r.n_frames, "status", spw_status_name(r.status),
+                         "chase_ns", chase, "walk_ns", walk, "sample_ns", sample,
+                         "checksum", (unsigned long long)acc);
+}
+
+static PyObject *py_layout_info(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (load_layout() != 0) return NULL;
+    return Py_BuildValue("{s:K,s:i,s:i,s:s,s:K,s:K}", "py_version",
+                         (unsigned long long)g_layout.py_version, "py_minor", g_layout.py_minor,
+                         "free_threaded", g_layout.free_threaded, "arch",
+                         spw_arch_name(g_layout.arch), "runtime", (unsigned long long)g_runtime,
+                         "code_type", (unsigned long long)code_type_addr());
+}
+
+static PyMethodDef methods[] = {
+    { "_start", py_start, METH_VARARGS, "_start(interval_ns, timer='auto'): begin sampling." },
+    { "_stop", py_stop, METH_NOARGS, "_stop() -> (start_ns, stop_ns, symbols, threads, stacks)." },
+    { "is_active", py_is_active, METH_NOARGS, "True while profiling." },
+    { "stats", py_stats, METH_NOARGS, "Counters of the current or last session." },
+    { "layout_info", py_layout_info, METH_NOARGS, "This interpreter's layout, from _Py_DebugOffsets." },
+    { "_walk_self", py_walk_self, METH_VARARGS, "Test: walk the calling thread now." },
+    { "_walk_crafted", py_walk_crafted, METH_NOARGS, "Test: walk a chain into a PROT_NONE page." },
+    { "_feed_crafted", py_feed_crafted, METH_O, "Test: make this thread's samples walk the crafted chain." },
+    { "_bench", py_bench, METH_VARARGS, "Benchmark: chase / walk / sample costs on this stack." },
+    { NULL, NULL, 0, NULL },
+};
+
+static int exec_module(PyObject *m)
+{
+    if (PyModule_AddIntConstant(m, "MAX_DEPTH", SPP_MAX_DEPTH) != 0) return -1;
+    return 0;
+}
+
+static PyModuleDef_Slot slots[] = {
+    { Py_mod_exec, (void *)exec_module },
+#ifdef Py_mod_multiple_interpreters
+    { Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED },
+#endif
+#ifdef Py_mod_gil
+    { Py_mod_gil, Py_MOD_GIL_NOT_USED },
+#endif
+    { 0, NULL },
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "spprof._native",
+    "The spprof sampling shim and core (see docs/live-shim.md).", 0, methods, slots,
+    NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModuleDef_Init(&moduledef); }

@@ -1,0 +1,117 @@
+/*
+ * shim.h — the live sampling shim inside spprof._native. Pure C (no Python header).
+ *
+ * One profiling session at a time per process. A session:
+ *   - installs a SIGPROF handler (samples) and a SIGSEGV/SIGBUS guard (faults in walks);
+ *   - arms one CPU-time timer per Python thread (perf_event task-clock, or a POSIX CPU-time
+ *     timer), each delivering SIGPROF to its own thread;
+ *   - the handler walks the interrupted thread's own frames with the core walker over direct
+ *     loads and writes a fixed-layout record into that thread's single-producer ring;
+ *   - a consumer pthread scans the interpreter's thread list (arming new threads, disarming
+ *     gone ones), drains the rings, symbolizes and aggregates identical stacks.
+ * docs/live-shim.md explains why each step is async-signal-safe.
+ */
+#ifndef SPP_SHIM_H
+#define SPP_SHIM_H
+
+#include "layout.h"
+#include "symbolize.h"
+#include "walk.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPP_MAX_DEPTH 256u    /* frames kept per sample (innermost first) */
+#define SPP_MAX_SLOTS 4096u   /* threads sampled at once */
+#define SPP_RING_CELLS 32768u /* 16-byte cells per thread ring (512 KiB) */
+#define SPP_FD_MAP 65536u     /* perf fds above this are not used */
+#define SPP_SCAN_NS 4000000ull /* consumer period: scan threads, drain rings */
+
+typedef enum spp_timer_kind {
+    SPP_TIMER_AUTO = 0,
+    SPP_TIMER_PERF = 1,  /* perf_event task-clock, signal routed with F_SETOWN_EX */
+    SPP_TIMER_POSIX = 2, /* timer_create on the thread's CPU clock, SIGEV_THREAD_ID */
+} spp_timer_kind;
+
+const char *spp_timer_name(spp_timer_kind k); /* "perf_event", "posix_cpu_timer" */
+
+/* Drop reasons counted by the shim: the walker's four, plus ring overflow. */
+enum { SPP_DROP_CYCLE = 0, SPP_DROP_INVALID_FRAME, SPP_DROP_INVALID_CODE, SPP_DROP_UNREADABLE,
+       SPP_DROP_OVERFLOW, SPP_DROP_COUNT_ };
+extern const char *const spp_drop_names[SPP_DROP_COUNT_];
+
+typedef struct spp_counts {
+    uint64_t expirations; /* timer expirations seen (weights included) */
+    uint64_t captured;    /* expirations whose sample reached the ring */
+    uint64_t truncated;   /* of captured: deeper than SPP_MAX_DEPTH */
+    uint64_t dropped[SPP_DROP_COUNT_];
+    uint64_t signals;     /* handler invocations that counted (one per record or drop) */
+} spp_counts;
+
+typedef struct spp_stats {
+    spp_counts c;
+    spp_timer_kind timer;
+    uint64_t interval_ns;
+    uint64_t threads_armed;   /* timers armed over the session */
+    uint64_t threads_active;  /* timers armed right now */
+    uint64_t arm_failures;    /* threads that could not get a timer (gone, no fd, ...) */
+    uint64_t symbolize_errors;
+    uint64_t records;         /* records drained by the consumer */
+    int active;
+} spp_stats;
+
+typedef struct spp_config {
+    spw_layout layout;
+    uint64_t runtime;    /* &_PyRuntime */
+    uint64_t code_type;  /* &PyCode_Type */
+    uint64_t interval_ns;
+    spp_timer_kind timer;
+} spp_config;
+
+/* Start a session; 0, or -1 with a message in err. Not thread-safe against itself: the
+ * module serialises start/stop. */
+int spp_start(const spp_config *cfg, char *err, size_t errlen);
+/* Stop: disarm every timer, final drain, join the consumer. 0, or -1 if not running. */
+int spp_stop(void);
+int spp_is_active(void);
+/* Current counters (consistent snapshot: captured + dropped == expirations). */
+void spp_get_stats(spp_stats *out);
+
+/* Results of the last stopped session: the consumer's tables (agg.h), valid until the next
+ * spp_start() or spp_results_free(); NULL if there are none. */
+struct spp_agg;
+const struct spp_agg *spp_results(uint64_t *start_ns, uint64_t *stop_ns);
+void spp_results_free(void);
+
+/* Serialises start/stop/stats/results between Python threads (re-initialised in a forked
+ * child). */
+void spp_api_lock(void);
+void spp_api_unlock(void);
+
+/* --- test and benchmark entry points ------------------------------------------------ */
+
+/* Walk a thread state of this process right now, on the calling thread, with the live
+ * reader under the fault guard (exactly the handler's walk). */
+spw_status spp_walk_now(const spw_layout *L, uint64_t code_type, uint64_t tstate,
+                        spw_frame *frames, uint32_t max, spw_walk_result *res);
+/* The test entries run outside a session too: put the fault guard in place around them.
+ * spp_guard_begin() returns 1 if it installed it (pass that to spp_guard_end), 0 if it was
+ * already there, -1 on failure. */
+int spp_guard_begin(void);
+void spp_guard_end(int installed);
+/* Symbolize through the guarded reader (what the consumer does). */
+spw_sym_err spp_symbolize_guarded(const spw_layout *L, uint64_t code, uint32_t lasti,
+                                  spw_symbol *out);
+/* Raw, unvalidated pointer chase current_frame -> previous (benchmark baseline). Returns
+ * the number of frames followed, and a checksum of their executables in *sum. */
+uint32_t spp_chase_raw(const spw_layout *L, uint64_t tstate, uint64_t *sum);
+/* Run the handler's sample path (walk + record into a private ring, counters) n times on
+ * the calling thread; returns nanoseconds per sample. */
+double spp_bench_sample(const spw_layout *L, uint64_t code_type, uint64_t tstate, uint32_t n);
+/* While profiling: make the next samples of the calling thread walk `tstate` instead of its
+ * own (0 to clear). Used to feed the real handler a crafted, faulting chain. */
+void spp_test_override(uint64_t tstate, int tid);
+/* This thread's kernel thread id (cached). */
+int spp_gettid(void);
+
+#endif /* SPP_SHIM_H */

@@ -1,0 +1,83 @@
+"""The extension loads, keeps the GIL off, reads its own layout and walks its own thread."""
+import sys
+import textwrap
+
+import pytest
+
+import spprof
+from spprof import _native
+
+from conftest import FREE_THREADED, run_child
+
+
+def test_layout_is_this_interpreters():
+    info = _native.layout_info()
+    assert info["py_version"] == sys.hexversion
+    assert info["py_minor"] == sys.version_info.minor
+    gil_build = not hasattr(sys, "_is_gil_enabled") or sys._is_gil_enabled()
+    ft_build = "free-threading" in sys.version or "experimental free-threading" in sys.version
+    assert info["free_threaded"] == (1 if ft_build else 0)
+    if ft_build:
+        assert not gil_build
+
+
+@pytest.mark.skipif(not hasattr(sys, "_is_gil_enabled") or
+                    "free-threading" not in sys.version, reason="free-threaded build only")
+def test_gil_stays_disabled():
+    r = run_child(textwrap.dedent("""
+        import sys, threading
+        import spprof
+        assert not sys._is_gil_enabled(), "import enabled the GIL"
+        spprof.start(1)
+        t = threading.Thread(target=lambda: sum(range(10**6))); t.start(); t.join()
+        p = spprof.stop()
+        assert not sys._is_gil_enabled(), "profiling enabled the GIL"
+        print("gil", sys._is_gil_enabled())
+    """))
+    assert r.returncode == 0, r.stderr
+    assert "gil False" in r.stdout
+
+
+def _py_stack():
+    """(qualname, file, line) of every Python frame of the caller, innermost first."""
+    f = sys._getframe(1)
+    out = []
+    while f is not None:
+        out.append((f.f_code.co_qualname, f.f_code.co_filename, f.f_lineno))
+        f = f.f_back
+    return out
+
+
+class Deep:
+    def method(self, n):
+        if n:
+            return self.method(n - 1)
+        expected = _py_stack(); got = _native._walk_self(4096)  # same line on purpose
+        return expected, got
+
+
+def test_walk_self_matches_getframe():
+    expected, (status, reason, frames) = Deep().method(20)
+    assert (status, reason) == ("ok", "")
+    assert [tuple(f) for f in frames] == expected
+    assert frames[0][0] == "Deep.method"
+
+
+def test_walk_self_depth_limit():
+    def rec(n):
+        return rec(n - 1) if n else _native._walk_self(5)
+
+    st, reason, frames = rec(30)
+    assert st == "truncated" and reason == "" and len(frames) == 5
+
+
+def test_walk_crafted_chain_into_prot_none_page():
+    assert _native._walk_crafted() == ("dropped", "unreadable")
+    # and the process is alive and can still walk itself
+    assert _native._walk_self()[0] == "ok"
+
+
+def test_public_api_surface():
+    for name in ("start", "stop", "is_active", "stats", "Profiler", "profile", "Profile", "Frame"):
+        assert hasattr(spprof, name), name
+    assert spprof.is_active() is False

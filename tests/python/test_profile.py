@@ -1,0 +1,202 @@
+"""Profiling real workloads: functions and lines, threads, CPU-time accounting, stats."""
+import os
+import sys
+import threading
+import time
+
+import pytest
+
+import spprof
+from conftest import check_identities, run_threads, spin
+
+
+def hot_loop(cpu_seconds):
+    t0 = time.thread_time()
+    x = 0
+    while time.thread_time() - t0 < cpu_seconds:
+        for i in range(20000):
+            x += i * i  # HOT LINE
+    return x
+
+
+HOT_LINE = next(i for i, l in enumerate(open(__file__), 1) if l.rstrip().endswith("# HOT LINE"))
+
+
+def test_basic_profile_finds_function_and_line(timer):
+    spprof.start(interval_ms=1)
+    hot_loop(0.4)
+    p = spprof.stop()
+    assert p.timer == timer
+    assert p.total_samples > 0
+    leaf = {}
+    for r in p.stacks:
+        if r.frames:
+            leaf[r.frames[0]] = leaf.get(r.frames[0], 0) + r.count
+    (top, n), = sorted(leaf.items(), key=lambda kv: -kv[1])[:1]
+    assert top.function == "hot_loop" and top.file == __file__, top
+    assert top.line == HOT_LINE, (top, HOT_LINE)
+    # the caller is on the stack under it
+    main = [r for r in p.stacks if r.frames and r.frames[0] == top][0]
+    assert main.frames[1].function == "test_basic_profile_finds_function_and_line"
+    assert main.thread_id == threading.get_ident()
+    assert main.native_thread_id == threading.get_native_id()
+
+
+def _make_worker(i, cpu, out):
+    def body():
+        out[i] = (threading.get_ident(), spin(cpu))
+    body.__name__ = body.__qualname__ = f"worker_{i}"
+    body.__code__ = body.__code__.replace(co_name=f"worker_{i}", co_qualname=f"worker_{i}")
+    return body
+
+
+@pytest.mark.parametrize("interval_ms,cpu", [(10, 0.6), (1, 0.4)])
+def test_eight_threads_each_sampled_for_its_cpu_time(timer, interval_ms, cpu):
+    out = {}
+    spprof.start(interval_ms=interval_ms)
+    run_threads([_make_worker(i, cpu, out) for i in range(8)])
+    p = spprof.stop()
+    check_identities(p.stats)
+    by_thread = p.samples_by_thread()
+    for i in range(8):
+        ident, used = out[i]
+        got = by_thread.get(ident, 0) * interval_ms / 1000
+        assert abs(got - used) <= 0.10 * used, (i, got, used, p.stats)
+        inner = {f.function for r in p.stacks if r.thread_id == ident for f in r.frames}
+        assert f"worker_{i}" in inner, (i, inner)
+        others = {f"worker_{j}" for j in range(8) if j != i}
+        assert not (inner & others), (i, inner)
+
+
+def test_threads_existing_at_start_are_sampled(timer):
+    go = threading.Event()
+    out = {}
+
+    def waiter(i):
+        go.wait()
+        out[i] = (threading.get_ident(), spin(0.3))
+
+    ts = [threading.Thread(target=waiter, args=(i,)) for i in range(3)]
+    for t in ts:
+        t.start()
+    time.sleep(0.05)
+    spprof.start(interval_ms=1)
+    go.set()
+    for t in ts:
+        t.join()
+    p = spprof.stop()
+    by_thread = p.samples_by_thread()
+    for i in range(3):
+        ident, used = out[i]
+        assert abs(by_thread.get(ident, 0) / 1000 - used) <= 0.10 * used, (i, by_thread, out)
+
+
+def test_finished_threads_release_their_timer():
+    spprof.start(interval_ms=5)
+    run_threads([lambda: spin(0.05) for _ in range(6)])
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and spprof.stats()["threads_active"] > 1:
+        time.sleep(0.01)
+    st = spprof.stats()
+    spprof.stop()
+    assert st["threads_armed"] >= 7, st  # main + 6 workers
+    assert st["threads_active"] == 1, st  # only the main thread is left
+
+
+def _normal_workload(stop_at):
+    import json
+
+    def parse():
+        return json.loads(json.dumps({"a": list(range(200)), "b": {"c": "d" * 50}}))
+
+    def compute(n):
+        return sum(i * i for i in range(n))
+
+    def recurse(n):
+        return compute(300) if n == 0 else recurse(n - 1)
+
+    while time.monotonic() < stop_at:
+        parse()
+        recurse(30)
+        sorted(range(2000), key=lambda v: -v)
+
+
+def test_capture_ratio_and_identities(timer):
+    spprof.start(interval_ms=1)
+    stop_at = time.monotonic() + 1.0
+    run_threads([lambda: _normal_workload(stop_at) for _ in range(4)])
+    mid = spprof.stats()
+    check_identities(mid)
+    p = spprof.stop()
+    st = p.stats
+    check_identities(st)
+    assert st == spprof.stats()  # stats() after stop() is the final count
+    assert st["timer"] == timer and st["active"] is False
+    assert st["timer_expirations"] > 500, st
+    assert st["samples_captured"] / st["timer_expirations"] >= 0.99, st
+    assert p.total_samples == st["samples_captured"]
+    assert {f.function for r in p.stacks for f in r.frames} >= {"_normal_workload.<locals>.recurse",
+                                                                 "_normal_workload.<locals>.compute"}
+
+
+def test_fault_in_handler_walk_is_dropped_as_unreadable(timer):
+    from spprof import _native
+    spprof.start(interval_ms=1)
+    try:
+        _native._feed_crafted(True)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and spprof.stats()["dropped_by_reason"]["unreadable"] < 5:
+            spin(0.02)
+    finally:
+        _native._feed_crafted(False)
+    spin(0.05)
+    p = spprof.stop()
+    st = p.stats
+    check_identities(st)
+    assert st["dropped_by_reason"]["unreadable"] >= 5, st
+    assert st["samples_captured"] > 0, st
+
+
+def test_errors():
+    with pytest.raises(ValueError):
+        spprof.start(interval_ms=0)
+    with pytest.raises(ValueError):
+        spprof.start(interval_ms=0.5)
+    with pytest.raises(ValueError):
+        spprof.start(interval_ms=-3)
+    with pytest.raises(TypeError):
+        spprof.start(interval_ms="10")
+    with pytest.raises(RuntimeError):
+        spprof.stop()
+    spprof.start()
+    try:
+        with pytest.raises(RuntimeError):
+            spprof.start()
+        assert spprof.is_active()
+    finally:
+        spprof.stop()
+    assert not spprof.is_active()
+    with pytest.raises(RuntimeError):
+        spprof.stop()
+
+
+def test_foreign_sigprof_handler_is_refused():
+    import signal
+    old = signal.signal(signal.SIGPROF, lambda *a: None)
+    try:
+        with pytest.raises(RuntimeError, match="SIGPROF"):
+            spprof.start()
+        assert not spprof.is_active()
+    finally:
+        signal.signal(signal.SIGPROF, old)
+    spprof.start()  # and works once it is gone
+    spprof.stop()
+
+
+def test_restarts_and_sigprof_restored():
+    import signal
+    for _ in range(5):
+        spprof.start(interval_ms=1)
+        spin(0.02)
+        assert spprof.stop().total_samples > 0
+    assert signal.getsignal(signal.SIGPROF) == signal.SIG_DFL
