@@ -129,6 +129,8 @@ $(BUILD)/gcc/bench/%: bench/%.c $(HARNESS_LIB_SRC) $(BUILD)/gcc/libspwcore.a $(w
 bench: $(patsubst bench/%.c,$(BUILD)/gcc/bench/%,$(BENCH_SRC))
 	@echo "== walk_bench"; $(BUILD)/gcc/bench/walk_bench
 	@echo "== replay_bench"; bench/replay_bench.sh
+	@echo "== live_bench (3.13t and 3.13)"; for py in $$(ci/which-python.sh | awk '{print $$2}'); do \
+	    $(MAKE) --no-print-directory -s ext PYTHON=$$py && PYTHONPATH=python $$py bench/live_bench.py || exit 1; done
 
 # --- fuzzing (fuzz/fuzz.mk: fuzz, fuzz-regress, fuzz-selftest, coverage) -----------------
 -include fuzz/fuzz.mk
@@ -154,4 +156,4 @@ demo: pythons
 	@ci/demo.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) python/spprof/_native*.so
