@@ -3,7 +3,8 @@
 #
 #   ci/bootstrap.sh packages   install the Debian packages the build and tests need
 #   ci/bootstrap.sh pythons    build CPython 3.13.5 (free-threaded and default) into
-#                              $SPPROF_CACHE unless already there
+#                              $SPPROF_CACHE unless already there, with the test packages,
+#                              and fetch speedscope's file-format schema for the tests
 #
 # Each stage prints one line; long output goes to $SPPROF_CACHE/logs/.
 set -euo pipefail
@@ -84,13 +85,29 @@ build_python() {
 }
 
 # Test-time Python packages, into each built interpreter (pinned for repeatable runs).
-PIP_PACKAGES=(pytest==8.3.5)
+PIP_PACKAGES=(pytest==8.3.5 fastjsonschema==2.21.1)
 python_packages() {
   local exe=$1 tag=$2
-  "$exe" -c 'import pytest' 2>/dev/null && return
+  "$exe" -c 'import pytest, fastjsonschema' 2>/dev/null && return
   say "python $tag: installing ${PIP_PACKAGES[*]} (log: $LOGS/pip-$tag.log)"
   "$exe" -m pip install --disable-pip-version-check -q "${PIP_PACKAGES[@]}" >"$LOGS/pip-$tag.log" 2>&1 \
     || fail "pip install failed for $tag; see $LOGS/pip-$tag.log"
+}
+
+# speedscope's own JSON schema for its file format, from its npm package: the tests check
+# the profiles spprof writes against what the viewer people open them with publishes.
+SPEEDSCOPE_VERSION=1.22.2
+speedscope_schema() {
+  local dir=$CACHE/speedscope-$SPEEDSCOPE_VERSION
+  [ -f "$dir/file-format-schema.json" ] && return
+  command -v npm >/dev/null || fail "npm is needed to fetch speedscope's file-format schema"
+  say "speedscope $SPEEDSCOPE_VERSION: fetching its file-format schema (log: $LOGS/speedscope.log)"
+  local tmp; tmp=$(mktemp -d)
+  { (cd "$tmp" && npm pack --silent "speedscope@$SPEEDSCOPE_VERSION") \
+    && tar -xzf "$tmp/speedscope-$SPEEDSCOPE_VERSION.tgz" -C "$tmp" package/dist/release/file-format-schema.json \
+    && mkdir -p "$dir" && mv "$tmp/package/dist/release/file-format-schema.json" "$dir/"; } \
+    >"$LOGS/speedscope.log" 2>&1 || { rm -rf "$tmp"; fail "could not fetch speedscope; see $LOGS/speedscope.log"; }
+  rm -rf "$tmp"
 }
 
 pythons() {
@@ -98,6 +115,7 @@ pythons() {
   build_python gil
   python_packages "$CACHE/cpython-$PYVER-ft/bin/python3.13t" ft
   python_packages "$CACHE/cpython-$PYVER-gil/bin/python3.13" gil
+  speedscope_schema
 }
 
 case ${1:-all} in

@@ -27,7 +27,7 @@ ext:
 	    EXT_CC="$(EXT_CC)" EXT_TAG="$$1" EXT_INC="$$2" EXT_SUFFIX="$$3" V="$(V)"
 
 python-test: ext
-	@$(PYTHON) -c 'import pytest' 2>/dev/null || { echo "python-test: pytest is not installed in $(PYTHON) (make pythons installs it in the cached interpreters; elsewhere: $(PYTHON) -m pip install pytest)" >&2; exit 1; }
+	@$(PYTHON) -c 'import pytest, fastjsonschema' 2>/dev/null || { echo "python-test: pytest and fastjsonschema are needed in $(PYTHON) (make pythons installs them in the cached interpreters; elsewhere: $(PYTHON) -m pip install pytest fastjsonschema)" >&2; exit 1; }
 	PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
 
 ifdef EXT_TAG

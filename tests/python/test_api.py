@@ -74,3 +74,29 @@ def test_save_speedscope_and_collapsed(tmp_path):
         pass
     else:
         raise AssertionError("unknown extension accepted")
+
+
+def test_speedscope_file_follows_speedscopes_own_schema(tmp_path):
+    """The JSON must satisfy the schema speedscope itself publishes (fetched from its npm
+    package by `make pythons`), not just our reading of it."""
+    import fastjsonschema
+
+    cache = os.environ.get("SPPROF_CACHE", os.path.expanduser("~/.cache/spprof"))
+    path = os.path.join(cache, "speedscope-1.22.2", "file-format-schema.json")
+    assert os.path.exists(path), f"{path} is missing: run `make pythons`"
+    with open(path, encoding="utf-8") as f:
+        validate = fastjsonschema.compile(json.load(f))
+    spprof.start(interval_ms=1)
+    busy_function()
+    p = spprof.stop()
+    p.save(tmp_path / "p.json")
+    doc = json.loads((tmp_path / "p.json").read_text())
+    validate(doc)  # raises JsonSchemaException naming the offending field
+    # and the schema does not accept everything: a sample that is not a list of indices fails
+    doc["profiles"][0]["samples"][0] = "not a stack"
+    try:
+        validate(doc)
+    except fastjsonschema.JsonSchemaException:
+        pass
+    else:
+        raise AssertionError("schema accepted a malformed sample")
