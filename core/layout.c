@@ -89,11 +89,8 @@ static uint32_t group_size(parse_ctx *c, enum group g)
 /* Offset of field `index` of group g, which must leave `width` bytes inside the struct. */
 static uint32_t field(parse_ctx *c, enum group g, unsigned index, uint32_t width)
 {
-    uint64_t size = slot(c, g, 0), off = slot(c, g, index);
-    if (size == 0 || size > SPW_LAYOUT_SIZE_MAX) {
-        if (!c->err) c->err = SPW_LAYOUT_E_SIZE;
-        return 0;
-    }
+    uint64_t size = group_size(c, g), off = slot(c, g, index);
+    if (size == 0) return 0; /* group_size() recorded the error */
     if (off > size || width > size - off) {
         if (!c->err) c->err = SPW_LAYOUT_E_OFFSET;
         return 0;

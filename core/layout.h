@@ -44,7 +44,8 @@ typedef struct spw_layout {
     uint32_t tstate_size, tstate_next, tstate_current_frame, tstate_thread_id,
         tstate_native_thread_id;
 
-    /* _PyInterpreterFrame. The walker reads the first frame_span bytes in one read. */
+    /* _PyInterpreterFrame. Every field the walker reads lies in the first frame_span bytes,
+     * which is the range it validates before reading any of them. */
     uint32_t frame_size, frame_previous, frame_executable, frame_instr_ptr, frame_owner,
         frame_tlbc_index, frame_span;
     uint8_t owner_incomplete; /* owner values >= this are not Python frames (C stack, ...) */

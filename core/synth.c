@@ -218,12 +218,6 @@ uint64_t spw_synth_frame(spw_synth *s, uint64_t code, uint32_t lasti, uint8_t ow
     return f;
 }
 
-uint64_t spw_synth_frame_field(const spw_synth *s, uint64_t frame, uint32_t offset)
-{
-    (void)s;
-    return frame + offset;
-}
-
 uint64_t spw_synth_tstate(spw_synth *s, uint64_t frame, uint64_t thread_id,
                           uint64_t native_thread_id)
 {

@@ -89,8 +89,6 @@ uint64_t spw_synth_bytecode(const spw_synth *s, uint64_t code, uint32_t index);
  * On 3.14 the executable is stored as a tagged _PyStackRef (deferred tag). */
 uint64_t spw_synth_frame(spw_synth *s, uint64_t code, uint32_t lasti, uint8_t owner,
                          uint64_t previous, int32_t tlbc_index);
-/* Field addresses of a frame, for corrupting it. */
-uint64_t spw_synth_frame_field(const spw_synth *s, uint64_t frame, uint32_t offset);
 
 /* A thread state whose current_frame is `frame`. */
 uint64_t spw_synth_tstate(spw_synth *s, uint64_t frame, uint64_t thread_id,
