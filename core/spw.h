@@ -56,6 +56,28 @@ static inline int spw_addr_ok(spw_arch arch, uint64_t addr, uint64_t len, uint64
            addr <= limit - len;
 }
 
+/* spw_addr_ok(arch, addr, len, 8), split in two so that a loop testing many addresses of
+ * one length computes the bound once: bound = spw_span_bound(arch, len), then
+ * spw_span_ok(addr, bound) is a subtraction, a rotate and a compare. Rotating
+ * addr - SPW_ADDR_MIN right by 3 moves the alignment bits to the top, where any of them
+ * makes the value larger than every bound; an address below the minimum wraps around and
+ * is larger still. tests/unit/test_walk.c checks the two forms agree. */
+static inline uint64_t spw_span_bound(spw_arch arch, uint64_t len)
+{
+    uint64_t limit = spw_arch_user_limit(arch);
+    if (len > limit || limit - len < SPW_ADDR_MIN) return 0; /* no address fits */
+    return ((limit - len - SPW_ADDR_MIN) >> 3) + 1;
+}
+
+static inline int spw_span_ok(uint64_t addr, uint64_t bound)
+{
+    uint64_t x = addr - SPW_ADDR_MIN;
+#ifdef SPW_PLANT_NO_ALIGN_CHECK
+    x &= ~(uint64_t)7;
+#endif
+    return ((x >> 3) | (x << 61)) < bound;
+}
+
 /* Name of an architecture ("x86_64", "aarch64", "unknown"). */
 const char *spw_arch_name(spw_arch arch);
 

@@ -11,7 +11,10 @@
  *   1. budget: at most SPW_WALK_BUDGET frames are followed; a longer chain is `truncated`;
  *   2. validate: non-null page, 8-byte aligned, inside user space — else `invalid_frame`;
  *   3. cycle: the pointer equals one of the last 8 frames (exact, catches short loops at
- *      once) or Brent's tortoise (O(1) memory, catches long loops) — `cycle`;
+ *      once) or Brent's tortoise (O(1) memory, catches long loops) — `cycle`. The window
+ *      is searched only when one of the last 8 steps did not go down in address: a strictly
+ *      falling run cannot revisit an address, and CPython pushes a callee's frame above its
+ *      caller's in the thread's data stack, so on most frames the search is skipped;
  *   4. read the frame's fields (each once), then judge them: bogus owner `invalid_frame`;
  *      owner >= 3 (C stack / interpreter shim) or NULL executable: not a Python frame, skip;
  *   5. while under the depth limit: executable must be an object whose type is
@@ -46,54 +49,89 @@ SPW_ALWAYS_INLINE int spw_load_(spw_read_fn read, void *ctx, uint32_t *n_reads, 
     return 0;
 }
 
+/* What the walk needs from the layout, copied out once per walk. Stores into the output
+ * frames could alias *layout as far as the compiler knows; reading offsets through the
+ * pointer would reload every one of them for every frame. Inlined, this struct lives in
+ * registers. */
+typedef struct spw_walk_k_ {
+    spw_arch arch;
+    uint64_t frame_bound, code_bound; /* spw_span_bound() of a frame and of a code header */
+    uint64_t tag_keep;                /* ~executable_tag_mask */
+    uint64_t code_type;
+    uint32_t previous, executable, owner, instr_ptr, tlbc_index;
+    uint32_t ob_type, ob_size, co_code_adaptive, co_tlbc;
+    uint8_t owner_incomplete, owner_max, has_tlbc;
+} spw_walk_k_;
+
+SPW_ALWAYS_INLINE void spw_walk_k_init_(spw_walk_k_ *k, const spw_walk_args *a)
+{
+    const spw_layout *L = a->layout;
+    k->arch = L->arch;
+    k->frame_bound = spw_span_bound(L->arch, L->frame_span);
+    k->code_bound = spw_span_bound(L->arch, (uint64_t)L->ob_size + 8);
+    k->tag_keep = ~L->executable_tag_mask;
+    k->code_type = a->code_type;
+    k->previous = L->frame_previous;
+    k->executable = L->frame_executable;
+    k->owner = L->frame_owner;
+    k->instr_ptr = L->frame_instr_ptr;
+    k->tlbc_index = L->frame_tlbc_index;
+    k->ob_type = L->ob_type;
+    k->ob_size = L->ob_size;
+    k->co_code_adaptive = L->co_code_adaptive;
+    k->co_tlbc = L->co_tlbc;
+    k->owner_incomplete = L->owner_incomplete;
+    k->owner_max = L->owner_max;
+    k->has_tlbc = L->has_tlbc;
+}
+
 /* Where the bytecode copy that instr_ptr points into starts. 3.14t threads may run their own
  * copy: tlbc_index selects it in co_tlbc, whose entry 0 is co_code_adaptive itself. Returns
  * the reason to drop, or SPW_REASON_NONE with *base set. */
-SPW_ALWAYS_INLINE spw_reason spw_walk_bytecode_(const spw_layout *L, spw_read_fn read, void *ctx,
+SPW_ALWAYS_INLINE spw_reason spw_walk_bytecode_(const spw_walk_k_ *k, spw_read_fn read, void *ctx,
                                                 uint32_t *n_reads, uint64_t code,
                                                 int32_t tlbc_index, uint64_t *base)
 {
     uint64_t arr, size;
     if (tlbc_index == 0) {
-        *base = code + L->co_code_adaptive;
+        *base = code + k->co_code_adaptive;
         return SPW_REASON_NONE;
     }
     if (tlbc_index < 0) return SPW_REASON_INVALID_FRAME;
-    if (!spw_addr_ok(L->arch, code, (uint64_t)L->co_tlbc + 8, 8)) return SPW_REASON_INVALID_CODE;
-    if (spw_load_(read, ctx, n_reads, code + L->co_tlbc, 8, &arr)) return SPW_REASON_UNREADABLE;
+    if (!spw_addr_ok(k->arch, code, (uint64_t)k->co_tlbc + 8, 8)) return SPW_REASON_INVALID_CODE;
+    if (spw_load_(read, ctx, n_reads, code + k->co_tlbc, 8, &arr)) return SPW_REASON_UNREADABLE;
     /* _PyCodeArray: Py_ssize_t size; char *entries[size]. */
-    if (!spw_addr_ok(L->arch, arr, 8 + 8 * (uint64_t)tlbc_index + 8, 8))
+    if (!spw_addr_ok(k->arch, arr, 8 + 8 * (uint64_t)tlbc_index + 8, 8))
         return SPW_REASON_INVALID_CODE;
     if (spw_load_(read, ctx, n_reads, arr, 8, &size)) return SPW_REASON_UNREADABLE;
     if (size > SPW_TLBC_MAX || (uint64_t)tlbc_index >= size) return SPW_REASON_INVALID_FRAME;
     if (spw_load_(read, ctx, n_reads, arr + 8 + 8 * (uint64_t)tlbc_index, 8, base))
         return SPW_REASON_UNREADABLE;
-    if (!spw_addr_ok(L->arch, *base, 2, 2)) return SPW_REASON_INVALID_CODE;
+    if (!spw_addr_ok(k->arch, *base, 2, 2)) return SPW_REASON_INVALID_CODE;
     return SPW_REASON_NONE;
 }
 
 /* One frame that passed the owner check: validate its code object and instruction pointer
  * and compute lasti. Returns the reason to drop, or SPW_REASON_NONE. */
-SPW_ALWAYS_INLINE spw_reason spw_walk_code_(const spw_walk_args *a, spw_read_fn read, void *ctx,
+SPW_ALWAYS_INLINE spw_reason spw_walk_code_(const spw_walk_k_ *k, spw_read_fn read, void *ctx,
                                             uint32_t *n_reads, uint64_t frame, uint64_t code,
                                             spw_frame *out)
 {
-    const spw_layout *L = a->layout;
     uint64_t instr, tlbc = 0, type, n_units, base = 0;
-    if (spw_load_(read, ctx, n_reads, frame + L->frame_instr_ptr, 8, &instr) ||
-        (L->has_tlbc && spw_load_(read, ctx, n_reads, frame + L->frame_tlbc_index, 4, &tlbc)))
+    if (spw_load_(read, ctx, n_reads, frame + k->instr_ptr, 8, &instr) ||
+        (k->has_tlbc && spw_load_(read, ctx, n_reads, frame + k->tlbc_index, 4, &tlbc)))
         return SPW_REASON_UNREADABLE;
-    if (!spw_addr_ok(L->arch, code, (uint64_t)L->ob_size + 8, 8)) return SPW_REASON_INVALID_CODE;
-    if (spw_load_(read, ctx, n_reads, code + L->ob_type, 8, &type) ||
-        spw_load_(read, ctx, n_reads, code + L->ob_size, 8, &n_units))
+    if (!spw_span_ok(code, k->code_bound)) return SPW_REASON_INVALID_CODE;
+    if (spw_load_(read, ctx, n_reads, code + k->ob_type, 8, &type) ||
+        spw_load_(read, ctx, n_reads, code + k->ob_size, 8, &n_units))
         return SPW_REASON_UNREADABLE;
 #ifndef SPW_PLANT_NO_CODE_CHECK
-    if (type != a->code_type || n_units == 0 || n_units > SPW_CODE_UNITS_MAX)
+    if (type != k->code_type || n_units == 0 || n_units > SPW_CODE_UNITS_MAX)
         return SPW_REASON_INVALID_CODE;
 #else
     (void)type;
 #endif
-    spw_reason why = spw_walk_bytecode_(L, read, ctx, n_reads, code, (int32_t)(uint32_t)tlbc, &base);
+    spw_reason why = spw_walk_bytecode_(k, read, ctx, n_reads, code, (int32_t)(uint32_t)tlbc, &base);
     if (why != SPW_REASON_NONE) return why;
     uint64_t off = instr - base; /* wraps when instr < base: caught below */
     if (instr < base || off >= 2 * n_units || (off & 1) != 0) return SPW_REASON_INVALID_FRAME;
@@ -102,10 +140,20 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_code_(const spw_walk_args *a, spw_read_fn 
     return SPW_REASON_NONE;
 }
 
+/* Is `frame` one of the 8 in the window? Unrolled: one compare each, one branch in all. */
+SPW_ALWAYS_INLINE int spw_in_window_(const uint64_t recent[8], uint64_t frame)
+{
+    return (recent[0] == frame) | (recent[1] == frame) | (recent[2] == frame) |
+           (recent[3] == frame) | (recent[4] == frame) | (recent[5] == frame) |
+           (recent[6] == frame) | (recent[7] == frame);
+}
+
 SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn read, void *ctx,
                                            spw_walk_result *res)
 {
-    const spw_layout *L = a->layout;
+    spw_walk_k_ k;
+    spw_walk_k_init_(&k, a);
+    spw_frame *const frames = a->frames;
     const uint32_t max = a->max_frames < SPW_WALK_DEPTH_MAX ? a->max_frames : SPW_WALK_DEPTH_MAX;
     uint32_t n_frames = 0, n_visited = 0, n_reads = 0;
     spw_status status = SPW_WALK_OK;
@@ -113,15 +161,16 @@ SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn r
     uint64_t frame = 0;
 
     uint64_t recent[8] = { 0 };       /* the last 8 frames, a rolling window */
+    uint64_t last = 0;                /* the frame before this one */
+    uint32_t rises = 0;               /* bit i: the step i frames ago did not go down */
     uint64_t tortoise = 0;            /* Brent: the frame at the last power-of-two step */
-    uint32_t power = 1, lambda = 0;
     int cut = 0;                      /* a Python frame was left out by the depth limit */
 
-    if (!spw_addr_ok(L->arch, a->tstate, (uint64_t)L->tstate_current_frame + 8, 8)) {
+    if (!spw_addr_ok(k.arch, a->tstate, (uint64_t)a->layout->tstate_current_frame + 8, 8)) {
         why = SPW_REASON_INVALID_FRAME;
         goto done;
     }
-    if (spw_load_(read, ctx, &n_reads, a->tstate + L->tstate_current_frame, 8, &frame)) {
+    if (spw_load_(read, ctx, &n_reads, a->tstate + a->layout->tstate_current_frame, 8, &frame)) {
         why = SPW_REASON_UNREADABLE;
         goto done;
     }
@@ -131,47 +180,50 @@ SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn r
             status = SPW_WALK_TRUNCATED;
             goto done;
         }
-        if (!spw_addr_ok(L->arch, frame, L->frame_span, 8)) {
+        if (!spw_span_ok(frame, k.frame_bound)) {
             why = SPW_REASON_INVALID_FRAME;
             goto done;
         }
 #ifndef SPW_PLANT_NO_CYCLE_CHECK
-        int seen = frame == tortoise; /* one branch instead of nine */
-        for (int i = 0; i < 8; i++) seen |= recent[i] == frame;
-        if (seen) {
+        /* A run of strictly falling addresses never repeats one, so the window can only
+         * hold this frame if one of the last 8 steps did not go down. */
+        rises = (rises << 1) | (frame >= last);
+        if (frame == tortoise || ((rises & 0xffu) != 0 && spw_in_window_(recent, frame))) {
             why = SPW_REASON_CYCLE;
             goto done;
         }
 #else
         (void)tortoise;
+        (void)rises;
+        (void)last;
 #endif
         recent[n_visited & 7] = frame;
-        if (lambda == power) {
-            tortoise = frame;
-            power <<= 1;
-            lambda = 0;
-        }
-        lambda++;
+        last = frame;
         n_visited++;
+        /* Brent's teleporting tortoise jumps to the frame of every power-of-two step. With a
+         * tail of T frames and a loop of L, the first jump at a step 2^k > T with 2^k >= L
+         * lands in the loop, and the walk meets it again L steps later, before the next
+         * jump: the cycle is reported by step 2^k + L < 3 * (T + L) (see walk.h). */
+        if ((n_visited & (n_visited - 1)) == 0) tortoise = frame;
 
         /* Each field is read exactly once, then judged. */
         uint64_t previous, code, owner;
-        if (spw_load_(read, ctx, &n_reads, frame + L->frame_previous, 8, &previous) ||
-            spw_load_(read, ctx, &n_reads, frame + L->frame_executable, 8, &code) ||
-            spw_load_(read, ctx, &n_reads, frame + L->frame_owner, 1, &owner)) {
+        if (spw_load_(read, ctx, &n_reads, frame + k.previous, 8, &previous) ||
+            spw_load_(read, ctx, &n_reads, frame + k.executable, 8, &code) ||
+            spw_load_(read, ctx, &n_reads, frame + k.owner, 1, &owner)) {
             why = SPW_REASON_UNREADABLE;
             goto done;
         }
-        code &= ~L->executable_tag_mask;
-        if (owner > L->owner_max) {
+        code &= k.tag_keep;
+        if (owner > k.owner_max) {
             why = SPW_REASON_INVALID_FRAME;
             goto done;
         }
-        if (owner < L->owner_incomplete && code != 0) {
+        if (owner < k.owner_incomplete && code != 0) {
             if (n_frames == max) {
                 cut = 1;
             } else {
-                why = spw_walk_code_(a, read, ctx, &n_reads, frame, code, &a->frames[n_frames]);
+                why = spw_walk_code_(&k, read, ctx, &n_reads, frame, code, &frames[n_frames]);
                 if (why != SPW_REASON_NONE) goto done;
                 n_frames++;
             }
@@ -188,6 +240,39 @@ done:
     res->n_visited = n_visited;
     res->n_reads = n_reads;
     return status;
+}
+
+/* The yardstick the walker is measured against (benchmarks only: it trusts every byte).
+ * The same walk with no validation at all: follow `previous`, skip frames that are not
+ * Python frames, and emit (code, lasti) from f_executable and instr_ptr relative to
+ * co_code_adaptive. Same reader, same loads per frame as the walker's common path, so the
+ * ratio of the two is what validation costs. Returns the frames emitted. */
+SPW_ALWAYS_INLINE uint32_t spw_chase_unchecked(const spw_layout *L, spw_read_fn read, void *ctx,
+                                               uint64_t tstate, spw_frame *frames, uint32_t max)
+{
+    const uint32_t previous = L->frame_previous, executable = L->frame_executable,
+                   owner = L->frame_owner, instr_ptr = L->frame_instr_ptr,
+                   adaptive = L->co_code_adaptive;
+    const uint64_t tag_keep = ~L->executable_tag_mask;
+    const uint8_t incomplete = L->owner_incomplete;
+    uint32_t n = 0, unused = 0;
+    uint64_t frame = 0, code = 0, instr = 0, own = 0;
+    if (spw_load_(read, ctx, &unused, tstate + L->tstate_current_frame, 8, &frame)) return 0;
+    while (frame != 0 && n < max) {
+        /* a failed read ends the chase (an inline reader that cannot fail compiles it out) */
+        if (spw_load_(read, ctx, &unused, frame + executable, 8, &code) ||
+            spw_load_(read, ctx, &unused, frame + owner, 1, &own))
+            break;
+        code &= tag_keep;
+        if (own < incomplete && code != 0) {
+            if (spw_load_(read, ctx, &unused, frame + instr_ptr, 8, &instr)) break;
+            frames[n].code = code;
+            frames[n].lasti = (uint32_t)((instr - code - adaptive) / 2);
+            n++;
+        }
+        if (spw_load_(read, ctx, &unused, frame + previous, 8, &frame)) break;
+    }
+    return n;
 }
 
 #endif /* SPW_WALK_BODY_H */

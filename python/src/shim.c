@@ -64,19 +64,23 @@ int spp_gettid(void)
 }
 
 /* ---- the live reader -------------------------------------------------------------------
- * Direct loads. 8-byte aligned words (every pointer the walker follows) are single atomic
- * acquire loads: one plain `mov` on x86-64, `ldar` on ARM64, so a pointer published by
- * another thread is never seen torn and what it points to is seen initialised. A fault is
- * caught by the guard (on_fault) and turns the whole walk into `unreadable`. */
+ * Direct loads. On x86-64 a plain aligned load is already atomic and ordered as an acquire
+ * (TSO), so the reader is a plain copy the compiler can schedule freely. On ARM64 8-byte
+ * aligned words (every pointer the walker follows) are single `ldar` acquire loads, so a
+ * pointer published by another thread is never seen torn and what it points to is seen
+ * initialised. A fault is caught by the guard (on_fault) and turns the whole walk into
+ * `unreadable`. */
 static inline int live_read(void *ctx, uint64_t addr, void *dst, size_t len)
 {
     (void)ctx;
+#if defined(__aarch64__)
     if (len == 8 && (addr & 7) == 0) {
         uint64_t v = __atomic_load_n((const uint64_t *)(uintptr_t)addr, __ATOMIC_ACQUIRE);
         memcpy(dst, &v, 8);
-    } else {
-        memcpy(dst, (const void *)(uintptr_t)addr, len);
+        return 0;
     }
+#endif
+    memcpy(dst, (const void *)(uintptr_t)addr, len);
     return 0;
 }
 
@@ -361,17 +365,11 @@ NOINLINE spw_sym_err spp_symbolize_guarded(const spw_layout *L, uint64_t code, u
     return e;
 }
 
-uint32_t spp_chase_raw(const spw_layout *L, uint64_t tstate, uint64_t *sum)
+/* The benchmark's yardstick: the same walk with no validation (walk_body.h), on the same
+ * direct loads. Unguarded: only for the calling thread's own, live stack. */
+uint32_t spp_chase_unchecked(const spw_layout *L, uint64_t tstate, spw_frame *frames, uint32_t max)
 {
-    uint64_t f = *(const uint64_t *)(uintptr_t)(tstate + L->tstate_current_frame), s = 0;
-    uint32_t n = 0;
-    while (f) {
-        s += *(const uint64_t *)(uintptr_t)(f + L->frame_executable);
-        f = *(const uint64_t *)(uintptr_t)(f + L->frame_previous);
-        n++;
-    }
-    *sum = s;
-    return n;
+    return spw_chase_unchecked(L, live_read, NULL, tstate, frames, max);
 }
 
 /* ---- one sample: walk, record, count (the handler's body) ----------------------------------- */

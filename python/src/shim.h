@@ -102,9 +102,9 @@ void spp_guard_end(int installed);
 /* Symbolize through the guarded reader (what the consumer does). */
 spw_sym_err spp_symbolize_guarded(const spw_layout *L, uint64_t code, uint32_t lasti,
                                   spw_symbol *out);
-/* Raw, unvalidated pointer chase current_frame -> previous (benchmark baseline). Returns
- * the number of frames followed, and a checksum of their executables in *sum. */
-uint32_t spp_chase_raw(const spw_layout *L, uint64_t tstate, uint64_t *sum);
+/* The benchmark baseline: spw_chase_unchecked() over direct loads, on the calling thread's
+ * own stack. Returns the frames emitted. */
+uint32_t spp_chase_unchecked(const spw_layout *L, uint64_t tstate, spw_frame *frames, uint32_t max);
 /* Run the handler's sample path (walk + record into a private ring, counters) n times on
  * the calling thread; returns nanoseconds per sample. */
 double spp_bench_sample(const spw_layout *L, uint64_t code_type, uint64_t tstate, uint32_t n);

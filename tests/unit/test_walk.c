@@ -4,6 +4,7 @@
  * bytecode, and determinism. Most tests run over all four interpreter layouts.
  */
 #include "support/fixture.h"
+#include "walk_body.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,20 +144,86 @@ static void test_cycles(void **state)
 static void test_short_cycle_caught_at_first_repeat(void **state)
 {
     (void)state;
-    /* The 8-frame window catches loops of up to 8 frames the moment one repeats. */
-    for (uint32_t loop = 1; loop <= 8; loop++) {
-        fixture *f = fix_new(SPW_FLAVOR_314T);
-        uint64_t code = fix_code(f, "w", 4);
-        uint64_t fr[8];
-        for (uint32_t k = 0; k < loop; k++) fr[k] = spw_synth_frame(&f->s, code, 0, 0, 0, 0);
-        for (uint32_t k = 0; k < loop; k++)
-            spw_synth_poke(&f->s, fr[k] + f->s.layout.frame_previous, fr[(k + 1) % loop], 8);
-        uint64_t ts = spw_synth_tstate(&f->s, fr[0], 1, 2);
-        spw_frame out[16];
+    /* The 8-frame window catches loops of up to 8 frames the moment one repeats, whichever
+     * way the addresses run: rising (every step searches the window) or falling, as in
+     * CPython's data stack, where only the step that closes the loop goes up. */
+    for (int falling = 0; falling < 2; falling++)
+        for (uint32_t loop = 1; loop <= 8; loop++) {
+            fixture *f = fix_new(SPW_FLAVOR_314T);
+            uint64_t code = fix_code(f, "w", 4);
+            uint64_t fr[8];
+            for (uint32_t k = 0; k < loop; k++) {
+                uint64_t frame = spw_synth_frame(&f->s, code, 0, 0, 0, 0);
+                fr[falling ? loop - 1 - k : k] = frame; /* frames are allocated rising */
+            }
+            for (uint32_t k = 0; k < loop; k++)
+                spw_synth_poke(&f->s, fr[k] + f->s.layout.frame_previous, fr[(k + 1) % loop], 8);
+            uint64_t ts = spw_synth_tstate(&f->s, fr[0], 1, 2);
+            spw_frame out[16];
+            spw_walk_result r;
+            assert_int_equal(fix_walk(f, ts, out, 16, &r), SPW_WALK_DROPPED);
+            assert_int_equal(r.reason, SPW_REASON_CYCLE);
+            assert_int_equal(r.n_visited, loop);
+            fix_free(f);
+        }
+}
+
+/* spw_span_ok() with spw_span_bound() is spw_addr_ok(.., 8) split in two: same answers at
+ * every edge and on a sweep of mixed values. */
+static void test_span_check_matches_addr_ok(void **state)
+{
+    (void)state;
+    static const spw_arch arches[] = { SPW_ARCH_X86_64, SPW_ARCH_AARCH64, SPW_ARCH_UNKNOWN };
+    for (size_t i = 0; i < sizeof arches / sizeof arches[0]; i++) {
+        uint64_t lim = spw_arch_user_limit(arches[i]);
+        const uint64_t lens[] = { 0, 1, 8, 72, 4096, lim - SPW_ADDR_MIN, lim - SPW_ADDR_MIN + 1,
+                                  lim, lim + 1, ~0ull };
+        for (size_t j = 0; j < sizeof lens / sizeof lens[0]; j++) {
+            uint64_t len = lens[j], bound = spw_span_bound(arches[i], len);
+            const uint64_t edges[] = { 0, 1, 7, 8, SPW_ADDR_MIN - 8, SPW_ADDR_MIN - 1,
+                                       SPW_ADDR_MIN, SPW_ADDR_MIN + 1, SPW_ADDR_MIN + 4,
+                                       SPW_ADDR_MIN + 8, lim - len - 8, lim - len - 1,
+                                       lim - len, lim - len + 1, lim - len + 8, lim - 8, lim,
+                                       lim + 8, 1ull << 61, 1ull << 63, ~0ull - 7, ~0ull };
+            for (size_t e = 0; e < sizeof edges / sizeof edges[0]; e++)
+                assert_int_equal(spw_span_ok(edges[e], bound),
+                                 spw_addr_ok(arches[i], edges[e], len, 8));
+            uint64_t x = 0x9e3779b97f4a7c15ull ^ len;
+            for (int n = 0; n < 20000; n++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                uint64_t addr = x >> (x & 31); /* every magnitude, both alignments */
+                assert_int_equal(spw_span_ok(addr, bound), spw_addr_ok(arches[i], addr, len, 8));
+            }
+        }
+    }
+}
+
+/* The benchmarks' yardstick emits exactly what the walker does on a well-formed stack. */
+static void test_unchecked_chase_matches_walker(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SPW_FLAVOR_COUNT_; i++) {
+        fixture *f = fix_new(fix_flavors[i]);
+        uint64_t fr[40], co[40];
+        uint64_t ts = chain(f, 40, fr, co);
+        /* and a C-stack shim frame in the middle, which both must skip */
+        uint64_t shim = spw_synth_frame(&f->s, f->s.none, 0, f->s.layout.owner_incomplete,
+                                        fr[21], 0);
+        spw_synth_poke(&f->s, fr[20] + f->s.layout.frame_previous, shim, 8);
+        spw_frame out[MAXF], chased[MAXF];
         spw_walk_result r;
-        assert_int_equal(fix_walk(f, ts, out, 16, &r), SPW_WALK_DROPPED);
-        assert_int_equal(r.reason, SPW_REASON_CYCLE);
-        assert_int_equal(r.n_visited, loop);
+        assert_int_equal(fix_walk(f, ts, out, MAXF, &r), SPW_WALK_OK);
+        assert_int_equal(r.n_frames, 40);
+        assert_int_equal(spw_chase_unchecked(&f->s.layout, spw_synth_read, &f->s, ts, chased,
+                                             MAXF), 40);
+        for (uint32_t k = 0; k < 40; k++) {
+            assert_int_equal(chased[k].code, out[k].code);
+            assert_int_equal(chased[k].lasti, out[k].lasti);
+        }
+        assert_int_equal(spw_chase_unchecked(&f->s.layout, spw_synth_read, &f->s, ts, chased, 7),
+                         7);
         fix_free(f);
     }
 }
@@ -517,6 +584,8 @@ int main(void)
         cmocka_unit_test(test_budget_truncates_long_acyclic_chain),
         cmocka_unit_test(test_cycles),
         cmocka_unit_test(test_short_cycle_caught_at_first_repeat),
+        cmocka_unit_test(test_span_check_matches_addr_ok),
+        cmocka_unit_test(test_unchecked_chase_matches_walker),
         cmocka_unit_test(test_frame_pointer_validation),
         cmocka_unit_test(test_bad_tstate),
         cmocka_unit_test(test_executable_checks),
