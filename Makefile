@@ -129,8 +129,7 @@ $(BUILD)/gcc/bench/%: bench/%.c $(HARNESS_LIB_SRC) $(BUILD)/gcc/libspwcore.a $(w
 bench: $(patsubst bench/%.c,$(BUILD)/gcc/bench/%,$(BENCH_SRC))
 	@echo "== walk_bench"; $(BUILD)/gcc/bench/walk_bench
 	@echo "== replay_bench"; bench/replay_bench.sh
-	@echo "== live_bench (3.13t and 3.13)"; for py in $$(ci/which-python.sh | awk '{print $$2}'); do \
-	    $(MAKE) --no-print-directory -s ext PYTHON=$$py && PYTHONPATH=python $$py bench/live_bench.py || exit 1; done
+	@echo "== live_bench (every interpreter make which-python lists)"; python3 bench/live_bench.py --all
 
 # --- fuzzing (fuzz/fuzz.mk: fuzz, fuzz-regress, fuzz-selftest, coverage) -----------------
 -include fuzz/fuzz.mk

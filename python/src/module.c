@@ -11,6 +11,7 @@
 #include "shim.h"
 
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,14 +22,30 @@ static spw_layout g_layout;
 static int g_layout_ok;
 static uint64_t g_runtime;
 
+/* Test only (_test_pretend): make load_layout() see another interpreter version and/or
+ * another debug-offsets blob, to prove what start() says to an interpreter it cannot
+ * handle. Cleared by _test_pretend(None). */
+static struct {
+    int on;
+    unsigned long long version; /* PY_VERSION_HEX to pretend */
+    PyObject *blob;             /* bytes to parse instead of _PyRuntime, or NULL */
+} g_pretend;
+
 /* Fill g_layout from this interpreter's own _Py_DebugOffsets, or raise RuntimeError naming
  * the version. */
 static int load_layout(void)
 {
-    if (g_layout_ok) return 0;
+    if (g_layout_ok && !g_pretend.on) return 0;
+    uint64_t hex = g_pretend.on ? g_pretend.version : (uint64_t)Py_Version;
+    char vbuf[64];
     const char *ver = Py_GetVersion();
-    unsigned minor = (unsigned)((Py_Version >> 16) & 0xff), major = (unsigned)(Py_Version >> 24);
-    void *rt = dlsym(RTLD_DEFAULT, "_PyRuntime");
+    if (g_pretend.on) {
+        snprintf(vbuf, sizeof vbuf, "%u.%u.%u (pretended)", (unsigned)(hex >> 24),
+                 (unsigned)((hex >> 16) & 0xff), (unsigned)((hex >> 8) & 0xff));
+        ver = vbuf;
+    }
+    unsigned minor = (unsigned)((hex >> 16) & 0xff), major = (unsigned)(hex >> 24);
+    const void *rt = dlsym(RTLD_DEFAULT, "_PyRuntime");
     if (!rt) {
         PyErr_Format(PyExc_RuntimeError,
                      "spprof: cannot find _PyRuntime in Python %s: %s", ver, dlerror());
@@ -41,15 +58,20 @@ static int load_layout(void)
                      major, minor, ver);
         return -1;
     }
+    size_t have = need;
+    if (g_pretend.on && g_pretend.blob) {
+        rt = PyBytes_AS_STRING(g_pretend.blob);
+        if ((size_t)PyBytes_GET_SIZE(g_pretend.blob) < have) have = (size_t)PyBytes_GET_SIZE(g_pretend.blob);
+    }
     spw_layout L;
-    spw_layout_err e = spw_layout_parse(rt, need, SPW_ARCH_HOST, &L);
+    spw_layout_err e = spw_layout_parse(rt, have, SPW_ARCH_HOST, &L);
     if (e != SPW_LAYOUT_OK) {
         PyErr_Format(PyExc_RuntimeError,
                      "spprof cannot read the debug offsets of Python %s: %s", ver,
                      spw_layout_strerror(e));
         return -1;
     }
-    if (L.py_version != (uint64_t)Py_Version) {
+    if (L.py_version != hex) {
         PyErr_Format(PyExc_RuntimeError,
                      "spprof: _Py_DebugOffsets says version 0x%llx but Python %s is running",
                      (unsigned long long)L.py_version, ver);
@@ -64,11 +86,49 @@ static int load_layout(void)
                      "spprof: extension and interpreter disagree on free threading (Python %s)", ver);
         return -1;
     }
+    if (g_pretend.on) return 0; /* a pretend run never replaces the real layout */
     g_layout = L;
     g_runtime = (uint64_t)(uintptr_t)rt;
     g_layout_ok = 1;
     return 0;
 }
+
+/* _test_pretend(version_hex, blob=None) / _test_pretend(None) */
+static PyObject *py_test_pretend(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *version = Py_None, *blob = Py_None;
+    if (!PyArg_ParseTuple(args, "|OO:_test_pretend", &version, &blob)) return NULL;
+    if (blob != Py_None && !PyBytes_Check(blob)) {
+        PyErr_SetString(PyExc_TypeError, "blob must be bytes or None");
+        return NULL;
+    }
+    unsigned long long v = 0;
+    if (version != Py_None) {
+        v = PyLong_AsUnsignedLongLong(version);
+        if (PyErr_Occurred()) return NULL;
+    }
+    Py_CLEAR(g_pretend.blob);
+    g_pretend.on = version != Py_None;
+    g_pretend.version = v;
+    if (g_pretend.on && blob != Py_None) g_pretend.blob = Py_NewRef(blob);
+    Py_RETURN_NONE;
+}
+
+/* The audit hook: `threading` and `_thread` raise these events just before a new thread
+ * gets its thread state. Installed once, at the first start(); a no-op when not profiling. */
+static int audit_hook(const char *event, PyObject *args, void *data)
+{
+    (void)args;
+    (void)data;
+    if (event[0] == '_' && spp_is_active() &&
+        (!strcmp(event, "_thread.start_new_thread") ||
+         !strcmp(event, "_thread.start_joinable_thread")))
+        spp_thread_starting();
+    return 0;
+}
+
+static int g_audit_installed;
 
 static uint64_t code_type_addr(void) { return (uint64_t)(uintptr_t)&PyCode_Type; }
 static uint64_t my_tstate(void) { return (uint64_t)(uintptr_t)PyThreadState_Get(); }
@@ -80,8 +140,10 @@ static PyObject *py_start(PyObject *self, PyObject *args)
     unsigned long long interval_ns;
     const char *timer = "auto";
     if (!PyArg_ParseTuple(args, "K|s:_start", &interval_ns, &timer)) return NULL;
-    if (interval_ns < 1000000ull) {
-        PyErr_SetString(PyExc_ValueError, "interval must be at least 1 ms");
+    /* spprof.start() takes 1 ms and up; below that only bench/live_bench.py goes, to
+     * measure the cost of one sample by taking many. */
+    if (interval_ns < SPP_INTERVAL_MIN_NS) {
+        PyErr_SetString(PyExc_ValueError, "interval must be at least 10 us");
         return NULL;
     }
     spp_config cfg;
@@ -95,6 +157,16 @@ static PyObject *py_start(PyObject *self, PyObject *args)
         return NULL;
     }
     if (load_layout() != 0) return NULL;
+    if (g_pretend.on) {
+        PyErr_SetString(PyExc_RuntimeError, "spprof: _test_pretend is on");
+        return NULL;
+    }
+    if (!g_audit_installed) {
+        /* Hooks cannot be removed; another hook may veto this one (then new threads are
+         * found by the consumer's periodic scan instead). */
+        if (PySys_AddAuditHook(audit_hook, NULL) == 0) g_audit_installed = 1;
+        PyErr_Clear();
+    }
     cfg.layout = g_layout;
     cfg.runtime = g_runtime;
     cfg.code_type = code_type_addr();
@@ -472,6 +544,8 @@ static PyMethodDef methods[] = {
     { "_walk_crafted", py_walk_crafted, METH_NOARGS, "Test: walk a chain into a PROT_NONE page." },
     { "_feed_crafted", py_feed_crafted, METH_O, "Test: make this thread's samples walk the crafted chain." },
     { "_bench", py_bench, METH_VARARGS, "Benchmark: chase / walk / sample costs on this stack." },
+    { "_test_pretend", py_test_pretend, METH_VARARGS,
+      "Test: _test_pretend(version_hex, blob=None) makes start() judge another interpreter." },
     { NULL, NULL, 0, NULL },
 };
 

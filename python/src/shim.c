@@ -231,7 +231,8 @@ static struct {
     spp_config cfg;
     int running;
     int stop_req;
-    int consumer_started;
+    int poked;            /* a thread is starting: rescan soon (under mu) */
+    int consumer_started; /* written under mu */
     pthread_t consumer;
     pthread_mutex_t mu; /* active list, folded counters, stop request */
     pthread_cond_t cv;
@@ -776,13 +777,16 @@ static void slot_disarm(uint32_t pos)
 }
 
 /* Walk the interpreters' thread lists (lock-free, through guarded reads: a tstate being
- * freed under us costs a bad pointer, never a crash) and bring the timers in line. */
-static void scan(void)
+ * freed under us costs a bad pointer, never a crash) and bring the timers in line.
+ * Returns how many thread states are not yet bound to a thread (native id still 0): a
+ * thread being born. */
+static uint32_t scan(void)
 {
+    uint32_t unborn = 0;
     const spw_layout *L = &g.cfg.layout;
     uint64_t interp = 0;
     g.gen++;
-    if (safe_u64(g.cfg.runtime + L->runtime_interpreters_head, &interp) != 0) return;
+    if (safe_u64(g.cfg.runtime + L->runtime_interpreters_head, &interp) != 0) return 0;
     for (int ni = 0; interp && ni < 256; ni++) {
         if (!spw_addr_ok(L->arch, interp, L->interp_size, 8)) break;
         uint64_t ts = 0;
@@ -794,6 +798,7 @@ static void scan(void)
                 guarded_copy(ts + L->tstate_thread_id, &ident, 8) ||
                 safe_u64(ts + L->tstate_next, &next) != 0)
                 break;
+            if (nid == 0) unborn++;
             if (nid > 0 && nid < INT_MAX) {
                 int tid = (int)nid;
                 uint32_t k = 0;
@@ -824,33 +829,54 @@ static void scan(void)
         else
             k++;
     }
+    return unborn;
 }
 
+/* The consumer sleeps SPP_SCAN_NS between rounds: each wake-up costs the running threads a
+ * timer interrupt, so it wakes rarely. A thread started through `threading` or `_thread`
+ * pokes it (spp_thread_starting, from an audit hook): it then rescans every SPP_BORN_NS
+ * until the new thread is bound and armed, so a new thread is sampled from its first
+ * moments; threads started some other way are found by the next round. */
 static void *consumer_main(void *arg)
 {
     (void)arg;
+    uint32_t rapid = 0; /* fast rescans left after a poke */
     for (;;) {
         pthread_mutex_lock(&g.mu);
-        if (!g.stop_req) {
+        if (!g.stop_req && !g.poked) {
             struct timespec dl;
             clock_gettime(CLOCK_MONOTONIC, &dl);
-            dl.tv_nsec += (long)SPP_SCAN_NS;
-            if (dl.tv_nsec >= 1000000000L) {
-                dl.tv_sec++;
-                dl.tv_nsec -= 1000000000L;
-            }
+            uint64_t ns = (uint64_t)dl.tv_nsec + (rapid ? SPP_BORN_NS : SPP_SCAN_NS);
+            dl.tv_sec += (time_t)(ns / 1000000000u);
+            dl.tv_nsec = (long)(ns % 1000000000u);
             pthread_cond_timedwait(&g.cv, &g.mu, &dl);
         }
         int stop = g.stop_req;
+        if (g.poked) {
+            g.poked = 0;
+            rapid = SPP_BORN_TRIES;
+        }
         pthread_mutex_unlock(&g.mu);
         if (stop) break;
-        scan();
+        uint64_t armed = g.threads_armed;
+        uint32_t unborn = scan();
+        if (rapid) rapid = (g.threads_armed != armed && unborn == 0) ? 0 : rapid - 1;
         fault_install(); /* back on top if faulthandler.enable() ran after start */
         drain_all();
     }
     drain_all();
     while (g.n_active) slot_disarm(g.n_active - 1);
     return NULL;
+}
+
+void spp_thread_starting(void)
+{
+    pthread_mutex_lock(&g.mu);
+    if (g.running && !g.stop_req) {
+        g.poked = 1; /* seen by the consumer's first round if it is not running yet */
+        if (g.consumer_started) pthread_cond_signal(&g.cv);
+    }
+    pthread_mutex_unlock(&g.mu);
 }
 
 /* ---- session ------------------------------------------------------------------------------- */
@@ -868,7 +894,7 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
         return -1;
     }
     g.cfg = *cfg;
-    if (g.cfg.interval_ns < 1000000u) g.cfg.interval_ns = 1000000u;
+    if (g.cfg.interval_ns < SPP_INTERVAL_MIN_NS) g.cfg.interval_ns = SPP_INTERVAL_MIN_NS;
 
     /* Choose the timer source: perf_event if this process may open a task-clock counter. */
     if (g.cfg.timer != SPP_TIMER_POSIX) {
@@ -924,6 +950,7 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
     }
     g.rng = now_ns() | 1;
     g.stop_req = 0;
+    g.poked = 0;
     g.start_ns = now_ns();
     g.stop_ns = 0;
     g.gen = g.drain_gen = 0;
@@ -955,7 +982,9 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
         errf(err, errlen, "%scannot start the consumer thread: %s", "", e);
         return -1;
     }
+    pthread_mutex_lock(&g.mu);
     g.consumer_started = 1;
+    pthread_mutex_unlock(&g.mu);
     return 0;
 }
 
@@ -967,7 +996,9 @@ int spp_stop(void)
     pthread_cond_signal(&g.cv);
     pthread_mutex_unlock(&g.mu);
     pthread_join(g.consumer, NULL);
+    pthread_mutex_lock(&g.mu);
     g.consumer_started = 0;
+    pthread_mutex_unlock(&g.mu);
     pthread_cond_destroy(&g.cv);
     /* Every timer is gone. SIG_IGN discards a SIGPROF still pending on any thread, then
      * the handler that was there before comes back. */

@@ -25,7 +25,9 @@
 #define SPP_MAX_SLOTS 4096u   /* threads sampled at once */
 #define SPP_RING_CELLS 32768u /* 16-byte cells per thread ring (512 KiB) */
 #define SPP_FD_MAP 65536u     /* perf fds above this are not used */
-#define SPP_SCAN_NS 4000000ull /* consumer period: scan threads, drain rings */
+#define SPP_SCAN_NS 20000000ull /* consumer period: scan threads, drain rings */
+#define SPP_BORN_NS 100000ull   /* rescan period while a new thread is being born */
+#define SPP_BORN_TRIES 200u     /* ... for at most this many rescans (20 ms) */
 
 typedef enum spp_timer_kind {
     SPP_TIMER_AUTO = 0,
@@ -59,6 +61,8 @@ typedef struct spp_stats {
     uint64_t records;         /* records drained by the consumer */
     int active;
 } spp_stats;
+
+#define SPP_INTERVAL_MIN_NS 10000u /* the shim's floor; the public API's is 1 ms */
 
 typedef struct spp_config {
     spw_layout layout;
@@ -111,6 +115,10 @@ double spp_bench_sample(const spw_layout *L, uint64_t code_type, uint64_t tstate
 /* While profiling: make the next samples of the calling thread walk `tstate` instead of its
  * own (0 to clear). Used to feed the real handler a crafted, faulting chain. */
 void spp_test_override(uint64_t tstate, int tid);
+
+/* A Python thread is about to start (called from the module's audit hook, any thread):
+ * the consumer rescans promptly until it is armed. No-op when not profiling. */
+void spp_thread_starting(void);
 /* This thread's kernel thread id (cached). */
 int spp_gettid(void);
 

@@ -8,6 +8,7 @@ import pytest
 
 import spprof
 from conftest import check_identities, run_threads, spin
+from spprof import _native
 
 
 def hot_loop(cpu_seconds):
@@ -89,6 +90,31 @@ def test_threads_existing_at_start_are_sampled(timer):
     for i in range(3):
         ident, used = out[i]
         assert abs(by_thread.get(ident, 0) / 1000 - used) <= 0.10 * used, (i, by_thread, out)
+
+
+def test_threads_started_while_profiling_are_sampled_from_their_start(timer):
+    """A thread started while profiling is armed as it is born (an audit hook pokes the
+    consumer, which otherwise scans only every 20 ms), so even short threads get samples
+    for all of their CPU time. One thread at a time, so threading.get_ident() values are
+    reused: threads are told apart by their native ids."""
+    out = {}
+
+    def worker(i):
+        out[i] = (threading.get_native_id(), spin(0.05))
+
+    spprof.start(interval_ms=1)
+    for i in range(6):
+        run_threads([lambda i=i: worker(i)])  # 50 ms of CPU each
+    p = spprof.stop()
+    check_identities(p.stats)
+    by_tid = {}
+    for r in p.stacks:
+        by_tid[r.native_thread_id] = by_tid.get(r.native_thread_id, 0) + r.count
+    assert len({tid for tid, _ in out.values()}) == 6, out
+    for i in range(6):
+        tid, used = out[i]
+        got = by_tid.get(tid, 0) / 1000
+        assert got >= 0.85 * used - 0.002, (i, got, used, p.stats)
 
 
 def test_finished_threads_release_their_timer():
@@ -178,6 +204,33 @@ def test_errors():
     assert not spprof.is_active()
     with pytest.raises(RuntimeError):
         spprof.stop()
+
+
+def test_unsupported_interpreter_is_refused_by_start():
+    """start() on an interpreter spprof cannot handle raises RuntimeError naming the
+    version, and leaves nothing running. _test_pretend makes the extension's layout check
+    see another version or another debug-offsets blob."""
+    real = sys.hexversion
+    other = 0x030E07F0 if sys.version_info[:2] == (3, 13) else 0x030D05F0
+    cases = [
+        (0x030C07F0, None, r"does not support Python 3\.12 .*supported: 3\.13, 3\.14"),
+        (0x030F00A1, None, r"does not support Python 3\.15"),
+        (0x040000F0, None, r"does not support Python 4\.0"),
+        (real, b"\0" * 64, r"cannot read the debug offsets of Python 3\.1[34]\.\d+ \(pretended\)"),
+        (other, None, r"_Py_DebugOffsets says version 0x%x but Python 3\.1[34]\.7 \(pretended\)"
+                      % real),
+        (real + 0x100, None, r"_Py_DebugOffsets says version 0x%x but Python" % real),
+    ]
+    try:
+        for version, blob, pattern in cases:
+            _native._test_pretend(version, blob)
+            with pytest.raises(RuntimeError, match=pattern):
+                spprof.start()
+            assert not spprof.is_active()
+    finally:
+        _native._test_pretend()
+    spprof.start()  # the real interpreter is still fine
+    spprof.stop()
 
 
 def test_foreign_sigprof_handler_is_refused():
