@@ -47,6 +47,7 @@ fi
 # The extension's tests, once per interpreter `make which-python` lists.
 if [ -f python/ext.mk ]; then
   while read -r tag exe; do
+    stage "ext-clang-$tag" make --no-print-directory ext-clang PYTHON="$exe"
     stage "python-$tag" make --no-print-directory python-test PYTHON="$exe"
   done < <(ci/which-python.sh)
 fi

@@ -2,6 +2,7 @@
 #
 #   make ext PYTHON=/path/to/python3.13t     build python/spprof/_native<EXT_SUFFIX>
 #   make python-test PYTHON=...              build it, then run tests/python with pytest
+#   make ext-clang PYTHON=...                check the extension's sources compile with clang -Werror
 #
 # The extension is the shim (python/src/*.c) plus the core sources (core/*.c except the
 # synthetic-image builder), compiled with -fPIC into build/python/<SOABI>/, one build
@@ -17,7 +18,7 @@ EXT_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -O2 -g -fPIC -fvisibility=
               -D_GNU_SOURCE -Icore -I$(EXT_SRC_DIR)
 EXT_LDFLAGS := -shared -pthread
 
-.PHONY: ext python-test ext-build
+.PHONY: ext python-test ext-build ext-clang
 
 # Ask the interpreter for its include dir, SOABI and suffix, then build with those.
 ext:
@@ -25,6 +26,11 @@ ext:
 	set -- $$info; \
 	$(MAKE) --no-print-directory -f python/ext.mk ext-build PYTHON="$(PYTHON)" BUILD="$(BUILD)" \
 	    EXT_CC="$(EXT_CC)" EXT_TAG="$$1" EXT_INC="$$2" EXT_SUFFIX="$$3" V="$(V)"
+
+# The build uses gcc; clang must accept the same sources with warnings as errors too.
+ext-clang:
+	@set -e; inc=$$($(PYTHON) -c 'import sysconfig as s; print(s.get_paths()["include"])'); \
+	for f in $(EXT_SRC) $(EXT_CORE_SRC); do clang $(EXT_CFLAGS) -I$$inc -fsyntax-only $$f; done
 
 python-test: ext
 	@$(PYTHON) -c 'import pytest, fastjsonschema' 2>/dev/null || { echo "python-test: pytest and fastjsonschema are needed in $(PYTHON) (make pythons installs them in the cached interpreters; elsewhere: $(PYTHON) -m pip install pytest fastjsonschema)" >&2; exit 1; }

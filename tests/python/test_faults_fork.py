@@ -30,7 +30,7 @@ def test_real_segfault_reaches_faulthandler(order, crash):
         spprof.start(interval_ms=1)
         if not {enable_first}:
             faulthandler.enable()
-            time.sleep(0.05)
+            time.sleep(0.2)  # the consumer (every 20 ms) puts the guard back on top
         spin(0.1)
         def crash_here():
             {how}
@@ -54,7 +54,7 @@ def test_walk_faults_caught_with_faulthandler_enabled_after_start():
     code = PRELUDE + textwrap.dedent("""
         spprof.start(interval_ms=1)
         faulthandler.enable()
-        time.sleep(0.05)   # the consumer puts the guard back on top within a few ms
+        time.sleep(0.2)   # the consumer (every 20 ms) puts the guard back on top
         _native._feed_crafted(True)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and spprof.stats()["dropped_by_reason"]["unreadable"] < 5:
