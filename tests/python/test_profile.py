@@ -217,8 +217,10 @@ def test_unsupported_interpreter_is_refused_by_start():
         (0x030F00A1, None, r"does not support Python 3\.15"),
         (0x040000F0, None, r"does not support Python 4\.0"),
         (real, b"\0" * 64, r"cannot read the debug offsets of Python 3\.1[34]\.\d+ \(pretended\)"),
-        (other, None, r"_Py_DebugOffsets says version 0x%x but Python 3\.1[34]\.7 \(pretended\)"
-                      % real),
+        # the real blob under the other supported version: refused by the layout parser
+        # (3.14 blob read as 3.13: too short) or by the version check (3.13 blob as 3.14)
+        (other, None, r"(cannot read the debug offsets of|_Py_DebugOffsets says version 0x%x "
+                      r"but) Python 3\.1[34]\.\d+ \(pretended\)" % real),
         (real + 0x100, None, r"_Py_DebugOffsets says version 0x%x but Python" % real),
     ]
     try:
