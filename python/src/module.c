@@ -462,7 +462,7 @@ static PyObject *py_bench(PyObject *self, PyObject *args)
     if (!buf) return PyErr_NoMemory();
     memset(buf, 1, BENCH_SCRUB);
     uint64_t ts = my_tstate(), acc = 0, code_type = code_type_addr();
-    static spw_frame fr[SPP_MAX_DEPTH];
+    spw_frame fr[SPP_MAX_DEPTH];
     spw_walk_result r;
     struct timespec a, b;
     uint32_t emitted = 0;
