@@ -59,37 +59,41 @@ def work(n):
 
 
 CHUNK = 1_500_000  # iterations of work(): about 0.1 s of CPU
+SCAN_NS = 20 * 10**6  # the consumer's period (SPP_SCAN_NS in python/src/shim.h)
 
 
-def chunk(interval_ns, timer):
+def chunk(interval_ns, timer, scan_ns=0):
     """CPU seconds of the process (worker and consumer threads) for one fixed piece of work,
-    profiled at interval_ns (0: not profiled), and the SIGPROF signals it took."""
+    profiled at interval_ns (0: not profiled), and the signals and consumer rounds it took.
+    scan_ns: the consumer's period (0: the shim's default)."""
     from spprof import _native
     if interval_ns:
-        _native._start(interval_ns, timer)
+        _native._start(interval_ns, timer, scan_ns)
     c0 = time.process_time()
     work(CHUNK)
     cpu = time.process_time() - c0
-    signals = 0
+    signals = rounds = 0
     if interval_ns:
         _native._stop()
-        signals = _native.stats()["signals"]
-    return cpu, signals
+        st = _native.stats()
+        signals, rounds = st["signals"], st["consumer_rounds"]
+    return cpu, signals, rounds
 
 
-def pairs(interval_ns, timer, n):
+def pairs(interval_ns, timer, n, scan_ns=0):
     """n adjacent (unprofiled, profiled) chunks, order alternating: the machine's speed drifts
     by tens of percent over seconds here, but little between two neighbouring chunks.
-    Returns the per-pair overheads and extra CPU per signal (seconds)."""
-    rel, per_signal = [], []
+    Returns the per-pair overheads, extra CPU per signal and per consumer round (seconds)."""
+    rel, per_signal, per_round = [], [], []
     for i in range(n):
         if i % 2:
-            (a, sig), (b, _) = chunk(interval_ns, timer), chunk(0, timer)
+            (a, sig, rnd), (b, _, _) = chunk(interval_ns, timer, scan_ns), chunk(0, timer)
         else:
-            (b, _), (a, sig) = chunk(0, timer), chunk(interval_ns, timer)
+            (b, _, _), (a, sig, rnd) = chunk(0, timer), chunk(interval_ns, timer, scan_ns)
         rel.append(a / b - 1)
         per_signal.append((a - b) / sig if sig else 0.0)
-    return rel, per_signal
+        per_round.append((a - b) / rnd if rnd else 0.0)
+    return rel, per_signal, per_round
 
 
 def quartiles(v):
@@ -100,21 +104,25 @@ def quartiles(v):
 def overhead(timers):
     """Overhead of profiling one CPU-bound thread, two ways. Direct: median of adjacent
     profiled/unprofiled pairs at 10 ms and 1 ms (honest but noisy here: read the IQR).
-    Accounted (perf_event): the fixed cost of a session with no samples (consumer wake-ups;
-    measured with a one-hour interval), plus the cost of one sample, measured by taking many
-    at a 50 us interval where they dominate, times the samples per CPU-second."""
+    Accounted (perf_event): the session's fixed cost (consumer wake-ups, each measured by
+    taking many), plus the cost of one sample, measured by taking many at a 50 us interval
+    where they dominate, times the samples per CPU-second."""
     work(200_000)  # warm up
     out = {}
-    idle, _ = pairs(3_600 * 10**9, timers[0], 30)
-    i_lo, i_med, i_hi = quartiles(idle)
+    # The session's fixed cost is the consumer's wake-ups: measured per wake-up with no
+    # samples (a one-hour interval) and the consumer woken every 1 ms, then scaled to its
+    # real period.
+    _, _, per_round = pairs(3_600 * 10**9, timers[0], 16, scan_ns=10**6)
+    r_lo, r_med, r_hi = quartiles(per_round)
+    i_med = r_med * 1e9 / SCAN_NS
     print(f"profiling overhead, 1 CPU-bound thread, adjacent pairs of ~0.1 s chunks:")
-    print(f"  session with no samples (consumer wake-ups): {100 * i_med:+.2f}%  "
-          f"IQR {100 * i_lo:+.2f}..{100 * i_hi:+.2f}%")
+    print(f"  one consumer wake-up costs {r_med * 1e6:.1f} us (IQR {r_lo * 1e6:.1f}..{r_hi * 1e6:.1f},"
+          f" measured at 1 ms); every {SCAN_NS // 10**6} ms that is {100 * i_med:+.2f}%")
     for timer in timers:
         direct = {m: pairs(m * 10**6, timer, 20) for m in (10, 1)}
         c_med = None
         if timer == "perf_event":
-            _, cost = pairs(50_000, timer, 10)
+            _, cost, _ = pairs(50_000, timer, 10)
             c_lo, c_med, c_hi = quartiles(cost)
             print(f"  {timer}: one sample costs {c_med * 1e6:.1f} us (IQR {c_lo * 1e6:.1f}.."
                   f"{c_hi * 1e6:.1f}, measured at 50 us)")
@@ -122,7 +130,7 @@ def overhead(timers):
             print(f"  {timer}: no accounted figure (these timers cannot sample faster than the "
                   f"4 ms tick, so one sample's cost cannot be amplified out of the noise)")
         for m in (10, 1):
-            rel, _ = direct[m]
+            rel = direct[m][0]
             lo, med, hi = quartiles(rel)
             model = None if c_med is None else i_med + c_med * 1000 / m
             out[(timer, m)] = (model, med)

@@ -139,7 +139,8 @@ static PyObject *py_start(PyObject *self, PyObject *args)
     (void)self;
     unsigned long long interval_ns;
     const char *timer = "auto";
-    if (!PyArg_ParseTuple(args, "K|s:_start", &interval_ns, &timer)) return NULL;
+    unsigned long long scan_ns = 0; /* benchmarks only: the consumer's period */
+    if (!PyArg_ParseTuple(args, "K|sK:_start", &interval_ns, &timer, &scan_ns)) return NULL;
     /* spprof.start() takes 1 ms and up; below that only bench/live_bench.py goes, to
      * measure the cost of one sample by taking many. */
     if (interval_ns < SPP_INTERVAL_MIN_NS) {
@@ -171,6 +172,7 @@ static PyObject *py_start(PyObject *self, PyObject *args)
     cfg.runtime = g_runtime;
     cfg.code_type = code_type_addr();
     cfg.interval_ns = interval_ns;
+    cfg.scan_ns = scan_ns;
     char err[256] = "";
     int rc;
     Py_BEGIN_ALLOW_THREADS
@@ -296,7 +298,7 @@ static PyObject *py_stats(PyObject *self, PyObject *unused)
         Py_DECREF(v);
     }
     return Py_BuildValue(
-        "{s:K,s:K,s:N,s:K,s:K,s:s,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:O}",
+        "{s:K,s:K,s:N,s:K,s:K,s:s,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:O}",
         "samples_captured", (unsigned long long)st.c.captured,
         "samples_dropped", (unsigned long long)dropped,
         "dropped_by_reason", reasons,
@@ -311,6 +313,7 @@ static PyObject *py_stats(PyObject *self, PyObject *unused)
         "arm_failures", (unsigned long long)st.arm_failures,
         "symbolize_errors", (unsigned long long)st.symbolize_errors,
         "records", (unsigned long long)st.records,
+        "consumer_rounds", (unsigned long long)st.consumer_rounds,
         "active", st.active ? Py_True : Py_False);
 }
 

@@ -246,7 +246,7 @@ static struct {
     int failed_tids[64];
     uint32_t n_failed;
     spp_counts folded;
-    uint64_t threads_armed, arm_failures, symbolize_errors, records;
+    uint64_t threads_armed, arm_failures, symbolize_errors, records, rounds;
     uint64_t start_ns, stop_ns;
     uint64_t rng;
     int have_results;
@@ -846,7 +846,7 @@ static void *consumer_main(void *arg)
         if (!g.stop_req && !g.poked) {
             struct timespec dl;
             clock_gettime(CLOCK_MONOTONIC, &dl);
-            uint64_t ns = (uint64_t)dl.tv_nsec + (rapid ? SPP_BORN_NS : SPP_SCAN_NS);
+            uint64_t ns = (uint64_t)dl.tv_nsec + (rapid ? SPP_BORN_NS : g.cfg.scan_ns);
             dl.tv_sec += (time_t)(ns / 1000000000u);
             dl.tv_nsec = (long)(ns % 1000000000u);
             pthread_cond_timedwait(&g.cv, &g.mu, &dl);
@@ -860,6 +860,7 @@ static void *consumer_main(void *arg)
         if (stop) break;
         uint64_t armed = g.threads_armed;
         uint32_t unborn = scan();
+        __atomic_fetch_add(&g.rounds, 1, __ATOMIC_RELAXED);
         if (rapid) rapid = (g.threads_armed != armed && unborn == 0) ? 0 : rapid - 1;
         fault_install(); /* back on top if faulthandler.enable() ran after start */
         drain_all();
@@ -895,6 +896,7 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
     }
     g.cfg = *cfg;
     if (g.cfg.interval_ns < SPP_INTERVAL_MIN_NS) g.cfg.interval_ns = SPP_INTERVAL_MIN_NS;
+    if (g.cfg.scan_ns < SPP_BORN_NS) g.cfg.scan_ns = SPP_SCAN_NS;
 
     /* Choose the timer source: perf_event if this process may open a task-clock counter. */
     if (g.cfg.timer != SPP_TIMER_POSIX) {
@@ -940,7 +942,7 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
         return -1;
     }
     memset(&g.folded, 0, sizeof g.folded);
-    g.threads_armed = g.arm_failures = g.symbolize_errors = g.records = 0;
+    g.threads_armed = g.arm_failures = g.symbolize_errors = g.records = g.rounds = 0;
     g.n_active = 0;
     g.n_failed = 0;
     g.n_free = 0;
@@ -1031,6 +1033,7 @@ void spp_get_stats(spp_stats *out)
     out->arm_failures = g.arm_failures;
     out->symbolize_errors = g.symbolize_errors;
     out->records = g.records;
+    out->consumer_rounds = __atomic_load_n(&g.rounds, __ATOMIC_RELAXED);
     out->active = g.running;
 }
 

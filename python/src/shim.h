@@ -59,6 +59,7 @@ typedef struct spp_stats {
     uint64_t arm_failures;    /* threads that could not get a timer (gone, no fd, ...) */
     uint64_t symbolize_errors;
     uint64_t records;         /* records drained by the consumer */
+    uint64_t consumer_rounds; /* times the consumer woke and scanned */
     int active;
 } spp_stats;
 
@@ -70,6 +71,7 @@ typedef struct spp_config {
     uint64_t code_type;  /* &PyCode_Type */
     uint64_t interval_ns;
     spp_timer_kind timer;
+    uint64_t scan_ns;    /* consumer period; 0: SPP_SCAN_NS (benchmarks change it) */
 } spp_config;
 
 /* Start a session; 0, or -1 with a message in err. Not thread-safe against itself: the
