@@ -840,7 +840,8 @@ static uint32_t scan(void)
 static void *consumer_main(void *arg)
 {
     (void)arg;
-    uint32_t rapid = 0; /* fast rescans left after a poke */
+    uint32_t rapid = 0;    /* fast rescans left after a poke */
+    uint64_t drained = 0;  /* when the rings were last drained */
     for (;;) {
         pthread_mutex_lock(&g.mu);
         if (!g.stop_req && !g.poked) {
@@ -862,8 +863,14 @@ static void *consumer_main(void *arg)
         uint32_t unborn = scan();
         __atomic_fetch_add(&g.rounds, 1, __ATOMIC_RELAXED);
         if (rapid) rapid = (g.threads_armed != armed && unborn == 0) ? 0 : rapid - 1;
-        fault_install(); /* back on top if faulthandler.enable() ran after start */
-        drain_all();
+        /* The rest is periodic work: not repeated by the fast rescans, and not put off by
+         * them either (a program starting threads all the time keeps them coming). */
+        uint64_t now = now_ns();
+        if (now - drained >= g.cfg.scan_ns) {
+            drained = now;
+            fault_install(); /* back on top if faulthandler.enable() ran after start */
+            drain_all();
+        }
     }
     drain_all();
     while (g.n_active) slot_disarm(g.n_active - 1);
