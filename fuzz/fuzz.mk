@@ -6,7 +6,8 @@
 #
 #   fuzz           build every target for libFuzzer and AFL++, run each target with each
 #                  engine for FUZZ_SECONDS (default 60) from corpus/<target>/, fail on any
-#                  finding; findings and their reproduce commands in $(BUILD)/fuzz/findings/
+#                  finding; findings and their reproduce commands in $(BUILD)/fuzz/findings/;
+#                  AFL++ on walk_snapshot loads $(BUILD)/fuzz/afl/mutator_walk_snapshot.so
 #   fuzz-regress   replay corpus/<target>/ and fuzz/regressions/<target>/ through each
 #                  target's plain replay binary (ASan+UBSan); part of `make check`
 #   fuzz-selftest  planted-bug variants of the walker: libFuzzer must find each within
@@ -96,11 +97,28 @@ FZ_LF_BINS := $(patsubst %,$(FZ)/lf/fuzz_%,$(FZ_TARGETS))
 FZ_AFL_BINS := $(patsubst %,$(FZ)/afl/fuzz_%,$(FZ_TARGETS))
 FZ_PLANT_BINS := $(foreach e,lf afl,$(foreach p,$(FZ_PLANTS),$(FZ)/$(e)-$(p)/fuzz_walk))
 
+# --- walk_snapshot's structure-aware mutator (fuzz/snapshot_mutator.c), both engines ------
+# libFuzzer: linked into the target, which calls it from LLVMFuzzerCustomMutator.
+$(FZ)/lf/fuzz_walk_snapshot: $(FZ)/obj/lf/fuzz/snapshot_mutator.o
+# AFL++: libAFLDriver.a has no such hook, so afl-fuzz loads the same code as a custom
+# mutator library (AFL_CUSTOM_MUTATOR_LIBRARY, set by `fuzz` below for this target only).
+# It runs inside afl-fuzz, so it is built with plain clang: no sanitizers (afl-fuzz has no
+# sanitizer runtime; the libFuzzer build runs the same code under ASan+UBSan) and no
+# coverage instrumentation (it is not under test). -z defs makes a missing symbol a link
+# error here rather than a dlopen failure at the start of a fuzzing run.
+FZ_AFL_MUTATOR := $(FZ)/afl/mutator_walk_snapshot.so
+FZ_AFL_MUTATOR_SRC := fuzz/afl_snapshot_mutator.c fuzz/snapshot_mutator.c core/snapshot.c core/crc32.c
+$(FZ_AFL_MUTATOR): $(FZ_AFL_MUTATOR_SRC) $(FZ_HDRS)
+	@mkdir -p $(@D)
+	$(call fz_say,LINK,afl,$@)
+	$(FZ_Q)$(FZ_CC) $(FZ_CPPFLAGS) $(FZ_WARN) -O2 -g -fPIC -shared -Wl,-z,defs \
+	    $(FZ_AFL_MUTATOR_SRC) -o $@
+
 # Keep intermediate objects (standalone use; the top-level Makefile says the same).
 .SECONDARY:
 .PHONY: fuzz fuzz-build fuzz-regress fuzz-selftest fuzz-seeds fuzz-merge coverage
 
-fuzz-build: $(FZ_REPLAY_BINS) $(FZ_LF_BINS) $(FZ_AFL_BINS)
+fuzz-build: $(FZ_REPLAY_BINS) $(FZ_LF_BINS) $(FZ_AFL_BINS) $(FZ_AFL_MUTATOR)
 
 # --- fuzz-regress: the corpora as an ordinary test ---------------------------------------
 fuzz-regress: $(FZ_REPLAY_BINS)
@@ -118,7 +136,8 @@ fuzz-regress: $(FZ_REPLAY_BINS)
 fuzz: fuzz-build
 	@mkdir -p $(FZ)/findings
 	@rc=0; for t in $(FZ_TARGETS); do for e in lf afl; do \
-	    fuzz/run.sh $$e $$t $(FZ) $(FUZZ_SECONDS) || rc=1; \
+	    mut=; [ $$e-$$t = afl-walk_snapshot ] && mut=$(abspath $(FZ_AFL_MUTATOR)); \
+	    fuzz/run.sh $$e $$t $(FZ) $(FUZZ_SECONDS) $$mut || rc=1; \
 	done; done; \
 	if [ $$rc -ne 0 ]; then echo "fuzz: FINDINGS (see $(FZ)/findings/)"; exit 1; fi; \
 	echo "fuzz: clean ($(words $(FZ_TARGETS)) targets x 2 engines x $(FUZZ_SECONDS) s)"

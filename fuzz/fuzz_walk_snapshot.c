@@ -7,12 +7,15 @@
  * the image reader; symbolize every emitted frame.
  *
  * A snapshot carries a CRC, so byte-level mutation almost never produces a file that
- * decodes. Under libFuzzer, LLVMFuzzerCustomMutator therefore decodes the file, mutates
- * what matters — bytes and pointer-sized words inside regions (often replaced by another
- * address inside the image, which is what turns a valid chain into a cyclic or dangling
- * one), region bounds, thread roots, PyCode_Type, the debug-offsets blob — and re-encodes
- * it with spw_snapshot_encode so the checksum is valid. AFL++ uses its own mutators only
- * (its driver has no custom-mutator hook); it still reaches the decoder's checks.
+ * decodes. Both engines therefore use one structure-aware mutator, fz_snapshot_mutate
+ * (fuzz/snapshot_mutator.c): it decodes the file, mutates what matters — bytes and
+ * pointer-sized words inside regions (often replaced by another address inside the image,
+ * which is what turns a valid chain into a cyclic or dangling one), region bounds, thread
+ * roots, PyCode_Type, the debug-offsets blob — and re-encodes it with spw_snapshot_encode
+ * so the checksum is valid. libFuzzer calls it from LLVMFuzzerCustomMutator below. AFL++'s
+ * driver (libAFLDriver.a) has no such hook, so afl-fuzz loads it instead from a shared
+ * library, $(BUILD)/fuzz/afl/mutator_walk_snapshot.so (fuzz/afl_snapshot_mutator.c), given
+ * as AFL_CUSTOM_MUTATOR_LIBRARY by `make fuzz`; AFL++'s own havoc and splicing still run.
  *
  * Invariants: W1 one status, reason iff dropped; W2 at most the depth limit of frames,
  * at most the budget followed, `truncated` only at one of them; W3 reads bounded, only at
@@ -21,12 +24,12 @@
  * W5 purity (a second walk is identical); W6 symbolizer outputs NUL-terminated valid UTF-8
  * within their buffers, with bounded validated reads.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "checked_reader.h"
 #include "oracle.h"
 #include "snapshot.h"
+#include "snapshot_mutator.h"
 #include "symbolize.h"
 #include "walk.h"
 
@@ -112,105 +115,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef FZ_LIBFUZZER
-/* ---- structure-aware mutation (libFuzzer only) --------------------------------------- */
+/* ---- structure-aware mutation: fuzz/snapshot_mutator.c ------------------------------- */
+/* AFL++ reaches the same fz_snapshot_mutate through fuzz/afl_snapshot_mutator.c. */
 
 size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
 
-/* A small deterministic generator: the mutation must be a function of the seed. */
-static uint64_t rnd(uint64_t *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
-}
-
-#define MUT_REGIONS_MAX 4096u
-
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
 {
-    spw_snapshot v;
-    uint64_t x = 0x9e3779b97f4a7c15ull ^ seed;
-    /* One mutation in eight stays byte-level, so damage to the container still happens. */
-    if (rnd(&x) % 8 == 0 || spw_snapshot_decode(data, size, &v) != SPW_SNAP_OK ||
-        v.n_regions == 0 || v.n_regions > MUT_REGIONS_MAX)
-        return LLVMFuzzerMutate(data, size, max_size);
-
-    /* Copy everything out: the input buffer is about to be overwritten by the encoder. */
-    size_t total = 0;
-    for (uint32_t i = 0; i < v.n_regions; i++) total += spw_snapshot_region(&v, i).len;
-    uint8_t *bytes = malloc(total + v.offsets_len + 1);
-    spw_snap_region *regions = malloc(v.n_regions * sizeof *regions);
-    spw_snap_thread *threads = malloc((v.n_threads + 1) * sizeof *threads);
-    uint8_t *offsets = bytes ? bytes + total : NULL;
-    if (!bytes || !regions || !threads) {
-        free(bytes), free(regions), free(threads);
-        return LLVMFuzzerMutate(data, size, max_size);
-    }
-    size_t at = 0;
-    for (uint32_t i = 0; i < v.n_regions; i++) {
-        regions[i] = spw_snapshot_region(&v, i);
-        memcpy(bytes + at, regions[i].data, regions[i].len);
-        regions[i].data = bytes + at;
-        at += regions[i].len;
-    }
-    memcpy(offsets, v.offsets, v.offsets_len);
-    for (uint32_t i = 0; i < v.n_threads; i++) threads[i] = spw_snapshot_thread(&v, i);
-    /* The expected replay output does not describe a mutated image: it is dropped. */
-    spw_snap_spec spec = { .header = v.header, .offsets = offsets, .offsets_len = v.offsets_len,
-                           .threads = threads, .n_threads = v.n_threads, .regions = regions,
-                           .n_regions = v.n_regions, .expected = NULL, .expected_len = 0 };
-
-    /* An address somewhere in the image, 8-aligned most of the time. */
-    spw_snap_region *pick = &regions[rnd(&x) % v.n_regions];
-    uint64_t somewhere = pick->addr + rnd(&x) % pick->len;
-    if (rnd(&x) % 4) somewhere &= ~(uint64_t)7;
-
-    uint8_t *mine = (uint8_t *)(uintptr_t)pick->data; /* our own copy */
-    switch (rnd(&x) % 7) {
-    case 0: /* a pointer-sized word inside a region becomes another address in the image */
-    case 1:
-        if (pick->len >= 8) {
-            size_t off = (size_t)(rnd(&x) % (pick->len - 7)) & ~(size_t)7;
-            spw_put64(mine + off, somewhere);
-        }
-        break;
-    case 2: /* byte-level mutation of one region's contents, length kept */
-        LLVMFuzzerMutate(mine, pick->len, pick->len);
-        break;
-    case 3: { /* region bounds: shrink from either end (never empty, stays sorted) */
-        uint64_t cut = pick->len > 1 ? rnd(&x) % pick->len : 0;
-        if (rnd(&x) & 1) {
-            pick->addr += cut;
-            pick->data += cut;
-        }
-        pick->len -= cut;
-        break;
-    }
-    case 4: /* a thread root: another address, a duplicate, or off by a little */
-        if (spec.n_threads && rnd(&x) & 1)
-            threads[rnd(&x) % spec.n_threads].tstate = somewhere;
-        else if (spec.n_threads) {
-            threads[spec.n_threads] = threads[rnd(&x) % spec.n_threads];
-            threads[spec.n_threads].tstate += 8 * (rnd(&x) % 16) - 64;
-            spec.n_threads++;
-        }
-        break;
-    case 5: /* PyCode_Type: another object */
-        spec.header.code_type = rnd(&x) & 1 ? somewhere : spec.header.code_type + 8 * (rnd(&x) % 5) - 16;
-        break;
-    default: /* the debug offsets (a layout the parser accepts turns every walk around) */
-        if (v.offsets_len) {
-            size_t slot = (size_t)(rnd(&x) % (v.offsets_len / 8 ? v.offsets_len / 8 : 1)) * 8;
-            if (slot + 8 <= v.offsets_len) spw_put64(offsets + slot, spw_le64(offsets + slot) + 8 * (rnd(&x) % 9) - 32);
-        }
-        break;
-    }
-    size_t out_size = 0;
-    spw_snap_err err = spw_snapshot_encode(&spec, data, max_size, &out_size);
-    free(bytes), free(regions), free(threads);
-    if (err != SPW_SNAP_OK) return LLVMFuzzerMutate(data, size, max_size);
-    return out_size;
+    return fz_snapshot_mutate(data, size, max_size, seed, LLVMFuzzerMutate);
 }
 #endif /* FZ_LIBFUZZER */

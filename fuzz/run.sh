@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# fuzz/run.sh ENGINE TARGET FZDIR SECONDS — one fuzzing run, one summary line.
+# fuzz/run.sh ENGINE TARGET FZDIR SECONDS [MUTATOR] — one fuzzing run, one summary line.
 #
-# ENGINE is lf (libFuzzer) or afl (AFL++). The run starts from a scratch copy of
-# corpus/TARGET/ (the committed seeds are never written to), uses fuzz/TARGET.dict, and
-# leaves its log and working files in FZDIR/work/ENGINE/TARGET/. Anything it finds (crash,
-# hang, leak, broken invariant) is copied to FZDIR/findings/TARGET/ with the exact command
-# that reproduces it. Exit status: 0 clean, 1 findings, 2 the run itself failed.
+# ENGINE is lf (libFuzzer) or afl (AFL++). MUTATOR (afl only) is an AFL++ custom mutator
+# library, passed as AFL_CUSTOM_MUTATOR_LIBRARY (fuzz.mk gives walk_snapshot's). The run
+# starts from a scratch copy of corpus/TARGET/ (the committed seeds are never written to),
+# uses fuzz/TARGET.dict, and leaves its log and working files in FZDIR/work/ENGINE/TARGET/.
+# Anything it finds (crash, hang, leak, broken invariant) is copied to
+# FZDIR/findings/TARGET/ with the exact command that reproduces it. Exit status: 0 clean,
+# 1 findings, 2 the run itself failed.
 set -u
-engine=$1 target=$2 fz=$3 seconds=$4
+engine=$1 target=$2 fz=$3 seconds=$4 mutator=${5:-}
 
 bin=$fz/$engine/fuzz_$target
 replay=$fz/replay/fuzz_$target
@@ -33,7 +35,7 @@ esac
 dictarg=()
 
 report() { # engine target execs rate coverage findings
-    printf '  %-4s %-16s %10s execs %8s/s  %-28s findings: %s\n' "$@"
+    printf '  %-6s %-16s %10s execs %8s/s  %-28s findings: %s\n' "$@"
 }
 
 # Copy one finding and print how to reproduce it.
@@ -72,6 +74,14 @@ lf)
     ;;
 afl)
     [ -f "$dict" ] && dictarg=(-x "$dict")
+    # A custom mutator adds a stage before havoc; havoc and splicing still run
+    # (AFL_CUSTOM_MUTATOR_ONLY stays unset). Refuse a missing library rather than silently
+    # fuzzing without it, and let no inherited setting reach the other targets.
+    unset AFL_CUSTOM_MUTATOR_LIBRARY AFL_CUSTOM_MUTATOR_ONLY
+    if [ -n "$mutator" ]; then
+        [ -f "$mutator" ] || { echo "run.sh: no mutator library $mutator" >&2; exit 2; }
+        export AFL_CUSTOM_MUTATOR_LIBRARY=$mutator
+    fi
     # Unattended: no UI, do not insist on CPU governor or core_pattern settings we may not
     # change on a shared machine. ASan needs its own options under AFL: abort on error so
     # the fork server sees a crash, no symbolization (slow), no leak checking (persistent
@@ -93,7 +103,7 @@ afl)
     crashes=$(get saved_crashes); hangs=$(get saved_hangs)
     [ -n "$crashes" ] || crashes=$(get unique_crashes)
     [ -n "$hangs" ] || hangs=$(get unique_hangs)
-    report afl "$target" "$(get execs_done)" "$(get execs_per_sec)" \
+    report afl${mutator:+/cm} "$target" "$(get execs_done)" "$(get execs_per_sec)" \
         "bitmap $(get bitmap_cvg) edges $(get edges_found)" "$((crashes + hangs))"
     if [ $((crashes + hangs)) -gt 0 ]; then
         for f in "$work"/out/default/crashes/id:*; do [ -e "$f" ] && keep "$f" crash; done
