@@ -164,8 +164,10 @@ def main():
         summary(results)
         return
     import spprof  # noqa: F401
+    from spprof import _native
     print(f"python {sys.version.split()[0]} "
-          f"{'free-threaded' if 'free-threading' in sys.version else 'default build'}")
+          f"{'free-threaded' if 'free-threading' in sys.version else 'default build'}, walker "
+          f"instantiated on the {_native.layout_info()['walker']} frame layout")
     ratios = handler_cost()
     timers = ["perf_event", "posix_cpu_timer"] if perf_allowed() else ["posix_cpu_timer"]
     o = overhead(timers)

@@ -1,22 +1,31 @@
 /*
  * walk_bench.c — what validation costs: the walker against a raw pointer chase.
  *
- * Over synthetic 3.13t images held in this process's memory, three ways to get the
- * (code, lasti) pairs of stacks of depth D are timed side by side, interleaved, keeping the
- * fastest of many rounds (this machine is shared and noisy: interference only ever adds
- * time, and only ratios measured in one run mean anything):
- *   raw      spw_chase_unchecked(): the same walk with no checks at all;
- *   inline   spw_walk_body() specialised on an inline plain-load read (the live handler's way);
+ * Synthetic 3.13t images are built in memory mapped at the very addresses they describe,
+ * so every reader here is a plain load of the target address, exactly as in the live
+ * signal handler. Four ways to get the (code, lasti) pairs of stacks of depth D are timed
+ * side by side, interleaved, keeping the fastest of many rounds (this machine is shared and
+ * noisy: interference only ever adds time, and only ratios measured in one run mean
+ * anything):
+ *   raw      spw_chase_known(): spw_chase_unchecked() on the build's known shape: no checks at all, every
+ *            offset a constant — the fastest honest yardstick;
+ *   known    spw_walk_known(): the walker instantiated on the known shape (the live
+ *            handler's way for the builds spprof knows);
+ *   runtime  spw_walk_body(): the same walker with offsets read from the layout at run
+ *            time (the live handler's way for a build whose shape it does not know);
  *   generic  spw_walk() through the spw_reader function pointer (replay, fuzzing).
  * Two settings: "hot" walks one stack again and again (everything in L1: pure instruction
  * cost); "cold" walks 2000 stacks built interleaved, round robin, so frames and code objects
  * come from beyond the caches, as for a profiler whose signal lands on a deep stack.
  * Prints ns per frame and the ratios to raw.
  */
-#define _POSIX_C_SOURCE 200809L
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "synth.h"
@@ -25,29 +34,33 @@
 #define BASE 0x7f0000000000ull
 #define ARENA (256u << 20)
 #define NSTACK_COLD 2000
+#define FLAVOR SPW_FLAVOR_313T
 
-static uint8_t arena[ARENA];
 static spw_synth S;
 
-/* The inline reader models the live one: a plain load of the target address (here shifted
- * into the arena). The live reader has no bounds check either; an address that faults is
- * the fault guard's business, and the walker validated it first. */
-static inline int arena_read(void *ctx, uint64_t addr, void *dst, size_t len)
+/* The live reader's twin: the image lives at the addresses it describes. */
+static inline int direct_read(void *ctx, uint64_t addr, void *dst, size_t len)
 {
     (void)ctx;
-    memcpy(dst, arena + (addr - BASE), len);
+    memcpy(dst, (const void *)(uintptr_t)addr, len);
     return 0;
 }
 
-static spw_status walk_inline(const spw_walk_args *a, spw_walk_result *r)
+/* Out of line, so each is one instance whatever the compiler does with the timing loops. */
+__attribute__((noinline)) static uint32_t walk_raw(uint64_t tstate, spw_frame *out, uint32_t max)
 {
-    return spw_walk_body(a, arena_read, NULL, r);
+    return spw_chase_known(FLAVOR, &S.layout, direct_read, NULL, tstate, out, max);
 }
 
-/* No validation whatsoever: the yardstick from walk_body.h, on the same inline reader. */
-static uint32_t walk_raw(uint64_t tstate, spw_frame *out, uint32_t max)
+__attribute__((noinline)) static spw_status walk_known(const spw_walk_args *a, spw_walk_result *r)
 {
-    return spw_chase_unchecked(&S.layout, arena_read, NULL, tstate, out, max);
+    return spw_walk_known(FLAVOR, SPW_ARCH_HOST, a, direct_read, NULL, r);
+}
+
+__attribute__((noinline)) static spw_status walk_runtime(const spw_walk_args *a,
+                                                         spw_walk_result *r)
+{
+    return spw_walk_body(a, direct_read, NULL, r);
 }
 
 static int same(const spw_frame *a, const spw_frame *b, uint32_t n)
@@ -72,10 +85,9 @@ static int cmp_double(const void *a, const void *b)
 
 /* Build `n` stacks of `depth` frames, frame i of every stack allocated before frame i+1 of
  * any, so consecutive frames of one stack lie far apart. */
-static int build(uint32_t depth, int n, uint64_t *tstates)
+static int build(uint8_t *mem, uint32_t depth, int n, uint64_t *tstates)
 {
-    spw_arch arch = SPW_ARCH_HOST == SPW_ARCH_UNKNOWN ? SPW_ARCH_X86_64 : SPW_ARCH_HOST;
-    if (spw_synth_init(&S, SPW_FLAVOR_313T, arch, BASE, arena, ARENA) != 0) return -1;
+    if (spw_synth_init(&S, FLAVOR, SPW_ARCH_HOST, BASE, mem, ARENA) != 0) return -1;
     static uint64_t top[NSTACK_COLD];
     memset(top, 0, sizeof top);
     for (uint32_t i = 0; i < depth; i++)
@@ -88,60 +100,69 @@ static int build(uint32_t depth, int n, uint64_t *tstates)
     return S.oom ? -1 : 0;
 }
 
-static int run(const char *setting, int n_stacks, int rounds)
+enum { RAW, KNOWN, RUNTIME, GENERIC, N_WAYS };
+
+static int run(uint8_t *mem, const char *setting, int n_stacks, int rounds)
 {
     static const uint32_t depths[] = { 10, 50, 200 };
     static uint64_t ts[NSTACK_COLD];
-    printf("%s\n%-6s %12s %13s %13s %10s %11s\n", setting, "depth", "raw ns/fr",
-           "inline ns/fr", "generic ns/fr", "inline/raw", "generic/raw");
+    printf("%s\n%-6s %9s %9s %9s %9s %11s %11s %11s\n", setting, "depth", "raw", "known",
+           "runtime", "generic", "known/raw", "runtime/raw", "generic/raw");
     for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
         uint32_t depth = depths[d];
-        if (build(depth, n_stacks, ts) != 0) return 1;
+        if (build(mem, depth, n_stacks, ts) != 0) return 1;
         spw_frame out[256], ref[256];
         spw_walk_args a = { &S.layout, S.code_type, ts[0], out, 256 };
         spw_reader rd = { spw_synth_read, &S };
         spw_walk_result r;
-        /* All three must agree before their speed means anything. */
+        /* All four must agree before their speed means anything. */
         uint32_t n = walk_raw(ts[0], ref, 256);
-        if (walk_inline(&a, &r) != SPW_WALK_OK || r.n_frames != n || !same(out, ref, n) ||
-            spw_walk(&a, &rd, &r) != SPW_WALK_OK || !same(out, ref, n)) {
-            fprintf(stderr, "walkers disagree at depth %u\n", depth);
+        int agree = n == depth;
+        agree &= walk_known(&a, &r) == SPW_WALK_OK && r.n_frames == n && same(out, ref, n);
+        agree &= walk_runtime(&a, &r) == SPW_WALK_OK && r.n_frames == n && same(out, ref, n);
+        agree &= spw_walk(&a, &rd, &r) == SPW_WALK_OK && r.n_frames == n && same(out, ref, n);
+        if (!agree) {
+            fprintf(stderr, "walk_bench: the walkers disagree at depth %u\n", depth);
             return 1;
         }
         /* Hot: one stack, many times. Cold: every stack once per round. */
         const int reps = n_stacks > 1 ? n_stacks : 200000 / (int)depth;
-        double t[3][64];
+        double t[N_WAYS][64];
         volatile uint32_t sink = 0;
         for (int round = 0; round < rounds; round++) {
-            double t0 = now_ns();
-            for (int k = 0; k < reps; k++) sink += walk_raw(ts[k % n_stacks], ref, 256);
-            double t1 = now_ns();
-            for (int k = 0; k < reps; k++) {
-                a.tstate = ts[k % n_stacks];
-                walk_inline(&a, &r);
-                sink += r.n_frames;
+            for (int way = 0; way < N_WAYS; way++) {
+                double t0 = now_ns();
+                for (int k = 0; k < reps; k++) {
+                    a.tstate = ts[k % n_stacks];
+                    switch (way) {
+                    case RAW: sink += walk_raw(a.tstate, ref, 256); break;
+                    case KNOWN: walk_known(&a, &r); break;
+                    case RUNTIME: walk_runtime(&a, &r); break;
+                    default: spw_walk(&a, &rd, &r); break;
+                    }
+                    sink += r.n_frames;
+                }
+                t[way][round] = (now_ns() - t0) / reps / depth;
             }
-            double t2 = now_ns();
-            for (int k = 0; k < reps; k++) {
-                a.tstate = ts[k % n_stacks];
-                spw_walk(&a, &rd, &r);
-                sink += r.n_frames;
-            }
-            double t3 = now_ns();
-            t[0][round] = (t1 - t0) / reps / depth;
-            t[1][round] = (t2 - t1) / reps / depth;
-            t[2][round] = (t3 - t2) / reps / depth;
         }
-        for (int i = 0; i < 3; i++) qsort(t[i], (size_t)rounds, sizeof(double), cmp_double);
-        double raw = t[0][0], inl = t[1][0], gen = t[2][0];
-        printf("%-6u %12.2f %13.2f %13.2f %10.2f %11.2f\n", depth, raw, inl, gen, inl / raw,
-               gen / raw);
+        for (int i = 0; i < N_WAYS; i++) qsort(t[i], (size_t)rounds, sizeof(double), cmp_double);
+        printf("%-6u %9.2f %9.2f %9.2f %9.2f %11.2f %11.2f %11.2f\n", depth, t[RAW][0],
+               t[KNOWN][0], t[RUNTIME][0], t[GENERIC][0], t[KNOWN][0] / t[RAW][0],
+               t[RUNTIME][0] / t[RAW][0], t[GENERIC][0] / t[RAW][0]);
     }
     return 0;
 }
 
 int main(void)
 {
-    if (run("hot: one stack, in cache", 1, 61) != 0) return 1;
-    return run("cold: 2000 stacks round robin, beyond the caches", NSTACK_COLD, 15);
+    /* The images describe memory at BASE; put them there. */
+    uint8_t *mem = mmap((void *)(uintptr_t)BASE, ARENA, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (mem != (void *)(uintptr_t)BASE) {
+        fprintf(stderr, "walk_bench: cannot map the image at %#llx\n", BASE);
+        return 1;
+    }
+    printf("ns per frame (fastest round), %s images\n", spw_flavor_name(FLAVOR));
+    if (run(mem, "hot: one stack, in cache", 1, 61) != 0) return 1;
+    return run(mem, "cold: 2000 stacks round robin, beyond the caches", NSTACK_COLD, 15);
 }

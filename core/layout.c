@@ -127,6 +127,12 @@ static int version_supported(uint64_t hex, unsigned *minor)
     return 1;
 }
 
+const char *spw_flavor_name(spw_flavor f)
+{
+    static const char *const names[] = { "3.13", "3.13t", "3.14", "3.14t" };
+    return (unsigned)f < SPW_FLAVOR_COUNT_ ? names[f] : "unknown";
+}
+
 spw_layout_err spw_layout_parse(const void *blob_, size_t len, spw_arch arch, spw_layout *out)
 {
     const uint8_t *blob = blob_;

@@ -68,6 +68,18 @@ typedef struct spw_layout {
     uint8_t state_kind_shift, state_compact_bit, state_ascii_bit;
 } spw_layout;
 
+/* The builds spprof knows by name: synthetic images are made from their real blobs, and the
+ * walker can be instantiated on their frame layout with every offset a constant. */
+typedef enum spw_flavor {
+    SPW_FLAVOR_313 = 0,  /* CPython 3.13.5, default (GIL) build */
+    SPW_FLAVOR_313T = 1, /* CPython 3.13.5, free-threaded */
+    SPW_FLAVOR_314 = 2,  /* CPython 3.14.x, default build */
+    SPW_FLAVOR_314T = 3, /* CPython 3.14.x, free-threaded */
+    SPW_FLAVOR_COUNT_ = 4,
+} spw_flavor;
+
+const char *spw_flavor_name(spw_flavor f); /* "3.13", "3.13t", "3.14", "3.14t", "unknown" */
+
 /* Bytes needed for the blob of a given minor version (13 or 14), 0 if unknown. */
 size_t spw_layout_blob_size(unsigned py_minor);
 

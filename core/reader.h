@@ -38,13 +38,13 @@ static inline int spw_read(const spw_reader *r, uint64_t addr, void *dst, size_t
 
 /* Little-endian loads from a byte buffer (snapshot files, copied target memory). Target
  * memory is always little-endian on the supported architectures. */
-static inline uint64_t spw_le64(const uint8_t *p)
+SPW_ALWAYS_INLINE uint64_t spw_le64(const uint8_t *p)
 {
     return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
            (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
            (uint64_t)p[7] << 56;
 }
-static inline uint32_t spw_le32(const uint8_t *p)
+SPW_ALWAYS_INLINE uint32_t spw_le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }

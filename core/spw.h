@@ -12,6 +12,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Small helpers on the walker's path are forced inline: the compiler's inliner gives up on
+ * them once a caller instantiates the walker several times, and a call per load costs more
+ * than the load. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SPW_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define SPW_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SPW_LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define SPW_UNLIKELY(x) (x)
+#define SPW_LIKELY(x) (x)
+#define SPW_ALWAYS_INLINE static inline
+#endif
+
 /* Architecture of the process whose memory is being read. The numeric values are part of
  * the snapshot format (docs/snapshot-format.md); never renumber them. */
 typedef enum spw_arch {
@@ -34,7 +47,7 @@ typedef enum spw_arch {
 #define SPW_ADDR_MIN 0x1000u
 
 /* One past the highest user-space address of an architecture, or 0 if unknown. */
-static inline uint64_t spw_arch_user_limit(spw_arch arch)
+SPW_ALWAYS_INLINE uint64_t spw_arch_user_limit(spw_arch arch)
 {
     switch (arch) {
     case SPW_ARCH_X86_64: return (uint64_t)1 << 47;
@@ -46,7 +59,7 @@ static inline uint64_t spw_arch_user_limit(spw_arch arch)
 /* True when [addr, addr+len) is a plausible user-space range of `arch`: above the null
  * page, aligned to `align` (a power of two), and wholly below the architecture's user
  * limit. This is the check every pointer passes before the core reads through it. */
-static inline int spw_addr_ok(spw_arch arch, uint64_t addr, uint64_t len, uint64_t align)
+SPW_ALWAYS_INLINE int spw_addr_ok(spw_arch arch, uint64_t addr, uint64_t len, uint64_t align)
 {
     uint64_t limit = spw_arch_user_limit(arch);
 #ifdef SPW_PLANT_NO_ALIGN_CHECK /* fuzz self-test only: a planted bug the fuzzers must find */
@@ -62,14 +75,14 @@ static inline int spw_addr_ok(spw_arch arch, uint64_t addr, uint64_t len, uint64
  * addr - SPW_ADDR_MIN right by 3 moves the alignment bits to the top, where any of them
  * makes the value larger than every bound; an address below the minimum wraps around and
  * is larger still. tests/unit/test_walk.c checks the two forms agree. */
-static inline uint64_t spw_span_bound(spw_arch arch, uint64_t len)
+SPW_ALWAYS_INLINE uint64_t spw_span_bound(spw_arch arch, uint64_t len)
 {
     uint64_t limit = spw_arch_user_limit(arch);
     if (len > limit || limit - len < SPW_ADDR_MIN) return 0; /* no address fits */
     return ((limit - len - SPW_ADDR_MIN) >> 3) + 1;
 }
 
-static inline int spw_span_ok(uint64_t addr, uint64_t bound)
+SPW_ALWAYS_INLINE int spw_span_ok(uint64_t addr, uint64_t bound)
 {
     uint64_t x = addr - SPW_ADDR_MIN;
 #ifdef SPW_PLANT_NO_ALIGN_CHECK

@@ -12,12 +12,6 @@
 /* Py_TAG_REFCNT / deferred tag of a 3.14 _PyStackRef. */
 #define STACKREF_DEFERRED_TAG 1u
 
-const char *spw_flavor_name(spw_flavor f)
-{
-    static const char *const names[] = { "3.13", "3.13t", "3.14", "3.14t" };
-    return (unsigned)f < SPW_FLAVOR_COUNT_ ? names[f] : "unknown";
-}
-
 uint64_t spw_synth_alloc(spw_synth *s, size_t size, size_t align)
 {
     if (s->oom || align == 0 || (align & (align - 1)) != 0 || size > s->cap) goto fail;

@@ -17,15 +17,6 @@
 #include "layout.h"
 #include "snapshot.h"
 
-typedef enum spw_flavor {
-    SPW_FLAVOR_313 = 0,  /* CPython 3.13.5, default (GIL) build */
-    SPW_FLAVOR_313T = 1, /* CPython 3.13.5, free-threaded */
-    SPW_FLAVOR_314 = 2,  /* CPython 3.14.x, default build */
-    SPW_FLAVOR_314T = 3, /* CPython 3.14.x, free-threaded */
-    SPW_FLAVOR_COUNT_ = 4,
-} spw_flavor;
-
-const char *spw_flavor_name(spw_flavor f); /* "3.13", "3.13t", "3.14", "3.14t" */
 
 /* The real _Py_DebugOffsets blob of a flavour (as read from that interpreter's _PyRuntime). */
 const uint8_t *spw_flavor_blob(spw_flavor f, size_t *len);

@@ -71,8 +71,32 @@ typedef struct spw_walk_args {
     uint32_t max_frames; /* depth limit: at most this many frames are emitted */
 } spw_walk_args;
 
+/* The part of a layout the walk reads. spw_walk() takes it from the layout at run time;
+ * walk_body.h can also instantiate the walker on the shape of a known build, as constants
+ * the compiler folds into every load and check (the live signal handler does). */
+typedef struct spw_walk_shape {
+    uint32_t tstate_current_frame;
+    uint32_t frame_previous, frame_executable, frame_instr_ptr, frame_owner, frame_tlbc_index;
+    uint32_t frame_span;
+    uint32_t ob_type, ob_size, co_code_adaptive, co_tlbc;
+    uint64_t executable_tag_mask;
+    uint8_t owner_incomplete, owner_max, has_tlbc;
+} spw_walk_shape;
+
+/* The walk shape of a layout. */
+spw_walk_shape spw_walk_shape_of(const spw_layout *L);
+
+/* The known build whose walk shape equals *s, or SPW_FLAVOR_COUNT_ when none does (a patch
+ * release that moved a field, say: it is then walked with run-time offsets). */
+spw_flavor spw_walk_shape_flavor(const spw_walk_shape *s);
+
 /* Walk through a generic reader. Deterministic: a pure function of the bytes the reader
  * returns. Returns the status (also in res->status). */
 spw_status spw_walk(const spw_walk_args *args, const spw_reader *reader, spw_walk_result *res);
+
+/* spw_walk(), but by the walker instantiated on the layout's known shape when it has one
+ * (walk_known.c; the extension does not carry it). Tests and fuzzers check the two agree. */
+spw_status spw_walk_shape_instance(const spw_walk_args *args, const spw_reader *reader,
+                                   spw_walk_result *res);
 
 #endif /* SPW_WALK_H */

@@ -5,7 +5,10 @@
  * caller that passes a `static inline` read function gets a walker specialised to it with
  * every read compiled in place (the live signal handler: plain loads, no indirect call),
  * while walk.c instantiates it once over the generic spw_reader for replay, fuzzing and
- * remote processes. Same source, tested by the same fuzzers.
+ * remote processes. Same source, tested by the same fuzzers. The layout can be compiled in
+ * the same way: spw_walk_known() runs the walker instantiated on a known build's shape,
+ * every offset a constant (the live handler does; walk_known.c lets the tests and fuzzers
+ * hold it to spw_walk()'s answers).
  *
  * The rules, in the order they are applied to each frame pointer:
  *   1. budget: at most SPW_WALK_BUDGET frames are followed; a longer chain is `truncated`;
@@ -30,12 +33,6 @@
 
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define SPW_ALWAYS_INLINE static inline __attribute__((always_inline))
-#else
-#define SPW_ALWAYS_INLINE static inline
-#endif
-
 /* Read a field of constant width (1, 4 or 8) into *dst, counting the read. With an inline
  * reader this compiles to one load, which is why the walker reads field by field rather
  * than copying whole structs. Returns nonzero when the reader failed. */
@@ -49,40 +46,41 @@ SPW_ALWAYS_INLINE int spw_load_(spw_read_fn read, void *ctx, uint32_t *n_reads, 
     return 0;
 }
 
-/* What the walk needs from the layout, copied out once per walk. Stores into the output
- * frames could alias *layout as far as the compiler knows; reading offsets through the
- * pointer would reload every one of them for every frame. Inlined, this struct lives in
- * registers. */
+/* What the walk needs, copied out once per walk. Stores into the output frames could alias
+ * the shape as far as the compiler knows; reading offsets through a pointer would reload
+ * every one of them for every frame. Inlined, this struct lives in registers, or, when the
+ * shape is a compile-time constant, in the instructions themselves. */
 typedef struct spw_walk_k_ {
     spw_arch arch;
     uint64_t frame_bound, code_bound; /* spw_span_bound() of a frame and of a code header */
     uint64_t tag_keep;                /* ~executable_tag_mask */
     uint64_t code_type;
-    uint32_t previous, executable, owner, instr_ptr, tlbc_index;
+    uint32_t current_frame, previous, executable, owner, instr_ptr, tlbc_index;
     uint32_t ob_type, ob_size, co_code_adaptive, co_tlbc;
     uint8_t owner_incomplete, owner_max, has_tlbc;
 } spw_walk_k_;
 
-SPW_ALWAYS_INLINE void spw_walk_k_init_(spw_walk_k_ *k, const spw_walk_args *a)
+SPW_ALWAYS_INLINE void spw_walk_k_init_(spw_walk_k_ *k, const spw_walk_shape *S, spw_arch arch,
+                                        uint64_t code_type)
 {
-    const spw_layout *L = a->layout;
-    k->arch = L->arch;
-    k->frame_bound = spw_span_bound(L->arch, L->frame_span);
-    k->code_bound = spw_span_bound(L->arch, (uint64_t)L->ob_size + 8);
-    k->tag_keep = ~L->executable_tag_mask;
-    k->code_type = a->code_type;
-    k->previous = L->frame_previous;
-    k->executable = L->frame_executable;
-    k->owner = L->frame_owner;
-    k->instr_ptr = L->frame_instr_ptr;
-    k->tlbc_index = L->frame_tlbc_index;
-    k->ob_type = L->ob_type;
-    k->ob_size = L->ob_size;
-    k->co_code_adaptive = L->co_code_adaptive;
-    k->co_tlbc = L->co_tlbc;
-    k->owner_incomplete = L->owner_incomplete;
-    k->owner_max = L->owner_max;
-    k->has_tlbc = L->has_tlbc;
+    k->arch = arch;
+    k->frame_bound = spw_span_bound(arch, S->frame_span);
+    k->code_bound = spw_span_bound(arch, (uint64_t)S->ob_size + 8);
+    k->tag_keep = ~S->executable_tag_mask;
+    k->code_type = code_type;
+    k->current_frame = S->tstate_current_frame;
+    k->previous = S->frame_previous;
+    k->executable = S->frame_executable;
+    k->owner = S->frame_owner;
+    k->instr_ptr = S->frame_instr_ptr;
+    k->tlbc_index = S->frame_tlbc_index;
+    k->ob_type = S->ob_type;
+    k->ob_size = S->ob_size;
+    k->co_code_adaptive = S->co_code_adaptive;
+    k->co_tlbc = S->co_tlbc;
+    k->owner_incomplete = S->owner_incomplete;
+    k->owner_max = S->owner_max;
+    k->has_tlbc = S->has_tlbc;
 }
 
 /* Where the bytecode copy that instr_ptr points into starts. 3.14t threads may run their own
@@ -133,10 +131,14 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_code_(const spw_walk_k_ *k, spw_read_fn re
 #endif
     spw_reason why = spw_walk_bytecode_(k, read, ctx, n_reads, code, (int32_t)(uint32_t)tlbc, &base);
     if (why != SPW_REASON_NONE) return why;
-    uint64_t off = instr - base; /* wraps when instr < base: caught below */
-    if (instr < base || off >= 2 * n_units || (off & 1) != 0) return SPW_REASON_INVALID_FRAME;
+    /* lasti = (instr - base) / 2, rotated rather than shifted: an odd offset sets the top
+     * bit and an instr below base wraps, so one compare rejects both along with the past-
+     * the-end ones. */
+    uint64_t off = instr - base;
+    uint64_t lasti = (off >> 1) | (off << 63);
+    if (lasti >= n_units) return SPW_REASON_INVALID_FRAME;
     out->code = code;
-    out->lasti = (uint32_t)(off / 2);
+    out->lasti = (uint32_t)lasti; /* < n_units <= SPW_CODE_UNITS_MAX */
     return SPW_REASON_NONE;
 }
 
@@ -148,107 +150,186 @@ SPW_ALWAYS_INLINE int spw_in_window_(const uint64_t recent[8], uint64_t frame)
            (recent[6] == frame) | (recent[7] == frame);
 }
 
-SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn read, void *ctx,
-                                           spw_walk_result *res)
+/* The walker on a given shape and architecture; a->layout is not used. */
+SPW_ALWAYS_INLINE spw_status spw_walk_shaped(const spw_walk_shape *S, spw_arch arch,
+                                             const spw_walk_args *a, spw_read_fn read, void *ctx,
+                                             spw_walk_result *res)
 {
     spw_walk_k_ k;
-    spw_walk_k_init_(&k, a);
-    spw_frame *const frames = a->frames;
-    const uint32_t max = a->max_frames < SPW_WALK_DEPTH_MAX ? a->max_frames : SPW_WALK_DEPTH_MAX;
-    uint32_t n_frames = 0, n_visited = 0, n_reads = 0;
+    spw_walk_k_init_(&k, S, arch, a->code_type);
+    spw_frame *out = a->frames;
+    spw_frame *const end = out + (a->max_frames < SPW_WALK_DEPTH_MAX ? a->max_frames
+                                                                    : SPW_WALK_DEPTH_MAX);
+    uint32_t n_visited = 0, n_reads = 0;
     spw_status status = SPW_WALK_OK;
     spw_reason why = SPW_REASON_NONE;
     uint64_t frame = 0;
 
     uint64_t recent[8] = { 0 };       /* the last 8 frames, a rolling window */
-    uint64_t last = 0;                /* the frame before this one */
-    uint32_t rises = 0;               /* bit i: the step i frames ago did not go down */
+    uint32_t search_until = 0;        /* search the window while n_visited is below this */
     uint64_t tortoise = 0;            /* Brent: the frame at the last power-of-two step */
+    uint32_t mark = 0;                /* frames before the next power-of-two step */
     int cut = 0;                      /* a Python frame was left out by the depth limit */
 
-    if (!spw_addr_ok(k.arch, a->tstate, (uint64_t)a->layout->tstate_current_frame + 8, 8)) {
+    if (!spw_addr_ok(k.arch, a->tstate, (uint64_t)k.current_frame + 8, 8)) {
         why = SPW_REASON_INVALID_FRAME;
         goto done;
     }
-    if (spw_load_(read, ctx, &n_reads, a->tstate + a->layout->tstate_current_frame, 8, &frame)) {
+    if (spw_load_(read, ctx, &n_reads, a->tstate + k.current_frame, 8, &frame)) {
         why = SPW_REASON_UNREADABLE;
         goto done;
     }
 
     while (frame != 0) {
-        if (n_visited == SPW_WALK_BUDGET) {
-            status = SPW_WALK_TRUNCATED;
-            goto done;
-        }
-        if (!spw_span_ok(frame, k.frame_bound)) {
+        if (SPW_UNLIKELY(!spw_span_ok(frame, k.frame_bound))) {
             why = SPW_REASON_INVALID_FRAME;
             goto done;
         }
 #ifndef SPW_PLANT_NO_CYCLE_CHECK
-        /* A run of strictly falling addresses never repeats one, so the window can only
-         * hold this frame if one of the last 8 steps did not go down. */
-        rises = (rises << 1) | (frame >= last);
-        if (frame == tortoise || ((rises & 0xffu) != 0 && spw_in_window_(recent, frame))) {
+        if (SPW_UNLIKELY(frame == tortoise) ||
+            SPW_UNLIKELY(n_visited < search_until && spw_in_window_(recent, frame))) {
             why = SPW_REASON_CYCLE;
             goto done;
         }
 #else
         (void)tortoise;
-        (void)rises;
-        (void)last;
+        (void)search_until;
 #endif
         recent[n_visited & 7] = frame;
-        last = frame;
-        n_visited++;
-        /* Brent's teleporting tortoise jumps to the frame of every power-of-two step. With a
-         * tail of T frames and a loop of L, the first jump at a step 2^k > T with 2^k >= L
-         * lands in the loop, and the walk meets it again L steps later, before the next
-         * jump: the cycle is reported by step 2^k + L < 3 * (T + L) (see walk.h). */
-        if ((n_visited & (n_visited - 1)) == 0) tortoise = frame;
 
-        /* Each field is read exactly once, then judged. */
+        /* Each field is read exactly once, then judged. From here on a drop counts this
+         * frame as visited (`drop_visited`). */
         uint64_t previous, code, owner;
         if (spw_load_(read, ctx, &n_reads, frame + k.previous, 8, &previous) ||
             spw_load_(read, ctx, &n_reads, frame + k.executable, 8, &code) ||
             spw_load_(read, ctx, &n_reads, frame + k.owner, 1, &owner)) {
             why = SPW_REASON_UNREADABLE;
-            goto done;
+            goto drop_visited;
         }
         code &= k.tag_keep;
-        if (owner > k.owner_max) {
-            why = SPW_REASON_INVALID_FRAME;
-            goto done;
-        }
-        if (owner < k.owner_incomplete && code != 0) {
-            if (n_frames == max) {
-                cut = 1;
-            } else {
-                why = spw_walk_code_(&k, read, ctx, &n_reads, frame, code, &frames[n_frames]);
-                if (why != SPW_REASON_NONE) goto done;
-                n_frames++;
+        if (SPW_LIKELY(owner < k.owner_incomplete)) { /* a Python frame, or one being set up */
+            if (SPW_LIKELY(code != 0)) {
+                if (SPW_UNLIKELY(out == end)) {
+                    cut = 1;
+                } else {
+                    why = spw_walk_code_(&k, read, ctx, &n_reads, frame, code, out);
+                    if (SPW_UNLIKELY(why != SPW_REASON_NONE)) goto drop_visited;
+                    out++;
+                }
             }
+        } else if (owner > k.owner_max) {
+            why = SPW_REASON_INVALID_FRAME;
+            goto drop_visited;
         }
+
+        /* Every power-of-two step (mark = 2^j - 1 frames before this one): Brent's
+         * teleporting tortoise jumps to this frame. With a tail of T frames and a loop of L,
+         * the first jump at a step 2^j > T with 2^j >= L lands in the loop, and the walk
+         * meets it again L steps later, before the next jump: the cycle is reported by step
+         * 2^j + L < 3 * (T + L) (see walk.h). The budget is a power of two too, so one
+         * compare serves both. */
+        if (SPW_UNLIKELY(n_visited == mark)) {
+            if (n_visited == SPW_WALK_BUDGET - 1 && previous != 0) {
+                n_visited++;
+                status = SPW_WALK_TRUNCATED;
+                goto done;
+            }
+            tortoise = frame;
+            mark = 2 * mark + 1;
+        }
+        n_visited++;
+        /* A run of strictly falling addresses never repeats one, so the window can only
+         * hold a frame if one of the last 8 steps, the one to it included, did not go down:
+         * the next 8 searches follow a step that does not. */
+        if (SPW_UNLIKELY(previous >= frame)) search_until = n_visited + 8;
         frame = previous;
     }
     if (cut) status = SPW_WALK_TRUNCATED;
+    goto done;
+drop_visited:
+    n_visited++;
 done:
     /* The one exit: counters kept in registers during the walk reach the caller here. */
     if (why != SPW_REASON_NONE) status = SPW_WALK_DROPPED;
     res->status = status;
     res->reason = why;
-    res->n_frames = n_frames;
+    res->n_frames = (uint32_t)(out - a->frames);
     res->n_visited = n_visited;
     res->n_reads = n_reads;
     return status;
 }
+
+/* The walker on the layout in a->layout, offsets read at run time. */
+SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn read, void *ctx,
+                                           spw_walk_result *res)
+{
+    const spw_walk_shape S = spw_walk_shape_of(a->layout);
+    return spw_walk_shaped(&S, a->layout->arch, a, read, ctx, res);
+}
+
+/* The walk shapes of the known builds, as constants (the same on x86-64 and ARM64: LP64, and
+ * nothing before these fields depends on the architecture). Called with a constant flavour
+ * it folds away. tests/unit/test_layout.c checks each against its build's real blob. */
+SPW_ALWAYS_INLINE spw_walk_shape spw_walk_shape_known(spw_flavor f)
+{
+    /* Every build: _PyInterpreterFrame starts with f_executable, previous; instr_ptr at 56;
+     * PyThreadState.current_frame at 72. */
+    spw_walk_shape S = { .tstate_current_frame = 72, .frame_previous = 8,
+                         .frame_executable = 0, .frame_instr_ptr = 56, .owner_incomplete = 3 };
+    const int ft = f == SPW_FLAVOR_313T || f == SPW_FLAVOR_314T;
+    S.ob_type = ft ? 24 : 8; /* the free-threaded object header is 32 bytes, not 16 */
+    S.ob_size = S.ob_type + 8;
+    if (f == SPW_FLAVOR_313 || f == SPW_FLAVOR_313T) {
+        S.frame_owner = 70;
+        S.owner_max = 3; /* FRAME_OWNED_BY_CSTACK */
+        S.co_code_adaptive = ft ? 216 : 200;
+    } else {
+        S.frame_owner = ft ? 78 : 74;
+        S.owner_max = 4; /* FRAME_OWNED_BY_INTERPRETER, FRAME_OWNED_BY_CSTACK */
+        S.executable_tag_mask = 3; /* _PyStackRef tag bits */
+        S.co_code_adaptive = ft ? 232 : 208;
+        if (ft) {
+            S.frame_tlbc_index = 72;
+            S.co_tlbc = 224;
+            S.has_tlbc = 1;
+        }
+    }
+    S.frame_span = S.frame_owner + 1;
+    return S;
+}
+
+/* Every known build, for instantiating something once per shape (an X-macro). */
+#define SPW_EACH_KNOWN_FLAVOR_(X) \
+    X(SPW_FLAVOR_313) X(SPW_FLAVOR_313T) X(SPW_FLAVOR_314) X(SPW_FLAVOR_314T)
+
+/* Walk with the walker instantiated on the known build `f` — every offset an immediate, no
+ * register spent on one — or, for SPW_FLAVOR_COUNT_, on a->layout's run-time offsets. The
+ * choice is one switch per walk; `f` comes from spw_walk_shape_flavor() of a->layout. */
+#define SPW_WALK_KNOWN_CASE_(F)                                                               \
+    case F: {                                                                                  \
+        const spw_walk_shape S = spw_walk_shape_known(F);                                      \
+        return spw_walk_shaped(&S, arch, a, read, ctx, res);                                   \
+    }
+SPW_ALWAYS_INLINE spw_status spw_walk_known(spw_flavor f, spw_arch arch, const spw_walk_args *a,
+                                            spw_read_fn read, void *ctx, spw_walk_result *res)
+{
+    switch (f) {
+        SPW_EACH_KNOWN_FLAVOR_(SPW_WALK_KNOWN_CASE_)
+    case SPW_FLAVOR_COUNT_: break;
+    }
+    return spw_walk_body(a, read, ctx, res);
+}
+#undef SPW_WALK_KNOWN_CASE_
+
 
 /* The yardstick the walker is measured against (benchmarks only: it trusts every byte).
  * The same walk with no validation at all: follow `previous`, skip frames that are not
  * Python frames, and emit (code, lasti) from f_executable and instr_ptr relative to
  * co_code_adaptive. Same reader, same loads per frame as the walker's common path, so the
  * ratio of the two is what validation costs. Returns the frames emitted. */
-SPW_ALWAYS_INLINE uint32_t spw_chase_unchecked(const spw_layout *L, spw_read_fn read, void *ctx,
-                                               uint64_t tstate, spw_frame *frames, uint32_t max)
+SPW_ALWAYS_INLINE uint32_t spw_chase_unchecked(const spw_walk_shape *L, spw_read_fn read,
+                                               void *ctx, uint64_t tstate, spw_frame *frames,
+                                               uint32_t max)
 {
     const uint32_t previous = L->frame_previous, executable = L->frame_executable,
                    owner = L->frame_owner, instr_ptr = L->frame_instr_ptr,
@@ -274,5 +355,25 @@ SPW_ALWAYS_INLINE uint32_t spw_chase_unchecked(const spw_layout *L, spw_read_fn 
     }
     return n;
 }
+
+/* The yardstick on the same shape as spw_walk_known() would use: `L` gives the run-time one
+ * for SPW_FLAVOR_COUNT_. */
+#define SPW_CHASE_KNOWN_CASE_(F)                                                              \
+    case F: {                                                                                  \
+        const spw_walk_shape S = spw_walk_shape_known(F);                                      \
+        return spw_chase_unchecked(&S, read, ctx, tstate, frames, max);                        \
+    }
+SPW_ALWAYS_INLINE uint32_t spw_chase_known(spw_flavor f, const spw_layout *L, spw_read_fn read,
+                                           void *ctx, uint64_t tstate, spw_frame *frames,
+                                           uint32_t max)
+{
+    switch (f) {
+        SPW_EACH_KNOWN_FLAVOR_(SPW_CHASE_KNOWN_CASE_)
+    case SPW_FLAVOR_COUNT_: break;
+    }
+    const spw_walk_shape S = spw_walk_shape_of(L);
+    return spw_chase_unchecked(&S, read, ctx, tstate, frames, max);
+}
+#undef SPW_CHASE_KNOWN_CASE_
 
 #endif /* SPW_WALK_BODY_H */

@@ -18,7 +18,8 @@
  *   I4 every emitted frame's code has ob_type == PyCode_Type in the image, a sane size,
  *      and lasti < its size; unless raw pokes could have forged one, it is one of the code
  *      objects the generator made;
- *   I5 the walk is a pure function of the image: a second walk gives identical results;
+ *   I5 the walk is a pure function of the image: a second walk, by the walker instantiated
+ *      on the build's shape (the live handler's), gives identical results;
  *   I6 oracle: following the chain in the image from the thread state, if every frame on
  *      the way is exactly as generated (only `previous` may differ) then
  *        - a chain that ends: the walk returns exactly the expected frames (codes and
@@ -501,10 +502,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
            spw_status_name(r1.status), spw_reason_name(r1.reason), r1.n_frames, r1.n_visited,
            r1.n_reads);
 
-    /* I5: purity. */
+    /* I5: purity, and the walker instantiated on the build's shape (the live handler's)
+     * gives the same answer. */
     fz_checked_reset(&ck, FZ_WALK_READS_MAX, "walk (again)");
     args.frames = out2;
-    spw_walk(&args, &reader, &r2);
+    spw_walk_shape_instance(&args, &reader, &r2);
     FZ_CHECK(memcmp(&r1, &r2, sizeof r1) == 0 &&
                  memcmp(out1, out2, r1.n_frames * sizeof out1[0]) == 0,
              "two walks of the same image differ: %s/%s %u frames, then %s/%s %u frames",

@@ -5,14 +5,14 @@
 #   make ext-clang PYTHON=...                check the extension's sources compile with clang -Werror
 #
 # The extension is the shim (python/src/*.c) plus the core sources (core/*.c except the
-# synthetic-image builder), compiled with -fPIC into build/python/<SOABI>/, one build
+# synthetic-image builder, its blobs, and the tests' shape-instance walker), compiled with -fPIC into build/python/<SOABI>/, one build
 # directory per interpreter, so 3.13t and 3.13 objects never mix.
 PYTHON ?= python3
 EXT_CC ?= gcc
 BUILD ?= build
 EXT_SRC_DIR := python/src
 EXT_SRC := $(sort $(wildcard $(EXT_SRC_DIR)/*.c))
-EXT_CORE_SRC := $(filter-out core/synth.c core/flavor_blobs.c,$(sort $(wildcard core/*.c)))
+EXT_CORE_SRC := $(filter-out core/synth.c core/flavor_blobs.c core/walk_known.c,$(sort $(wildcard core/*.c)))
 EXT_HDRS := $(wildcard core/*.h $(EXT_SRC_DIR)/*.h)
 EXT_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -O2 -g -fPIC -fvisibility=hidden \
               -D_GNU_SOURCE -Icore -I$(EXT_SRC_DIR)

@@ -14,7 +14,7 @@ if not os.path.isdir(CORE):
                      "build from the spprof repository (pip install ./python)")
 
 core_src = sorted(p for p in glob.glob(os.path.join(CORE, "*.c"))
-                  if os.path.basename(p) not in ("synth.c", "flavor_blobs.c"))
+                  if os.path.basename(p) not in ("synth.c", "flavor_blobs.c", "walk_known.c"))
 shim_src = sorted(glob.glob(os.path.join(HERE, "src", "*.c")))
 # setuptools wants paths relative to setup.py for sources inside the tree
 sources = [os.path.relpath(p, HERE) for p in shim_src + core_src]

@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 /* ---- this interpreter's layout ------------------------------------------------------------- */
-static spw_layout g_layout;
+static uint64_t code_type_addr(void) { return (uint64_t)(uintptr_t)&PyCode_Type; }
+static spp_target g_target; /* this interpreter: its layout, &PyCode_Type, walker instance */
 static int g_layout_ok;
 static uint64_t g_runtime;
 
@@ -31,7 +32,7 @@ static struct {
     PyObject *blob;             /* bytes to parse instead of _PyRuntime, or NULL */
 } g_pretend;
 
-/* Fill g_layout from this interpreter's own _Py_DebugOffsets, or raise RuntimeError naming
+/* Fill g_target from this interpreter's own _Py_DebugOffsets, or raise RuntimeError naming
  * the version. */
 static int load_layout(void)
 {
@@ -87,7 +88,7 @@ static int load_layout(void)
         return -1;
     }
     if (g_pretend.on) return 0; /* a pretend run never replaces the real layout */
-    g_layout = L;
+    spp_target_init(&g_target, &L, code_type_addr());
     g_runtime = (uint64_t)(uintptr_t)rt;
     g_layout_ok = 1;
     return 0;
@@ -130,7 +131,6 @@ static int audit_hook(const char *event, PyObject *args, void *data)
 
 static int g_audit_installed;
 
-static uint64_t code_type_addr(void) { return (uint64_t)(uintptr_t)&PyCode_Type; }
 static uint64_t my_tstate(void) { return (uint64_t)(uintptr_t)PyThreadState_Get(); }
 
 /* ---- start / stop / stats ------------------------------------------------------------------ */
@@ -168,9 +168,8 @@ static PyObject *py_start(PyObject *self, PyObject *args)
         if (PySys_AddAuditHook(audit_hook, NULL) == 0) g_audit_installed = 1;
         PyErr_Clear();
     }
-    cfg.layout = g_layout;
+    cfg.target = g_target;
     cfg.runtime = g_runtime;
-    cfg.code_type = code_type_addr();
     cfg.interval_ns = interval_ns;
     cfg.scan_ns = scan_ns;
     char err[256] = "";
@@ -324,7 +323,7 @@ static PyObject *frames_list(const spw_frame *fr, uint32_t n)
     if (!out) return NULL;
     for (uint32_t i = 0; i < n; i++) {
         spw_symbol sym;
-        spw_sym_err e = spp_symbolize_guarded(&g_layout, fr[i].code, fr[i].lasti, &sym);
+        spw_sym_err e = spp_symbolize_guarded(&g_target.layout, fr[i].code, fr[i].lasti, &sym);
         PyObject *t = e == SPW_SYM_OK
                           ? Py_BuildValue("(ssi)", sym.function, sym.file, (int)sym.line)
                           : Py_BuildValue("(ssi)", "<unknown>", "<unknown>", -1);
@@ -357,7 +356,7 @@ static PyObject *py_walk_self(PyObject *self, PyObject *args)
     if (!fr) return PyErr_NoMemory();
     spw_walk_result r;
     int gi = spp_guard_begin();
-    spw_status st = spp_walk_now(&g_layout, code_type_addr(), my_tstate(), fr, max, &r);
+    spw_status st = spp_walk_now(&g_target, my_tstate(), fr, max, &r);
     PyObject *res = walk_result(st, &r, fr);
     spp_guard_end(gi);
     PyMem_Free(fr);
@@ -379,7 +378,7 @@ static uint64_t crafted_tstate(int tid)
         if (mprotect((char *)m + page, (size_t)page, PROT_NONE) != 0) return 0;
         mem = m;
     }
-    const spw_layout *L = &g_layout;
+    const spw_layout *L = &g_target.layout;
     memset(mem, 0, (size_t)page);
     uint64_t ts = (uint64_t)(uintptr_t)mem;
     uint64_t frame1 = ts + ((L->tstate_size + 63u) & ~63u);
@@ -404,7 +403,7 @@ static PyObject *py_walk_crafted(PyObject *self, PyObject *unused)
     spw_walk_result r;
     int gi = spp_guard_begin();
     if (gi < 0) return PyErr_SetFromErrno(PyExc_OSError);
-    spw_status st = spp_walk_now(&g_layout, code_type_addr(), ts, fr, 8, &r);
+    spw_status st = spp_walk_now(&g_target, ts, fr, 8, &r);
     spp_guard_end(gi);
     return Py_BuildValue("(ss)", spw_status_name(st), spw_reason_name(r.reason));
 }
@@ -464,7 +463,7 @@ static PyObject *py_bench(PyObject *self, PyObject *args)
     uint8_t *buf = malloc(BENCH_SCRUB);
     if (!buf) return PyErr_NoMemory();
     memset(buf, 1, BENCH_SCRUB);
-    uint64_t ts = my_tstate(), acc = 0, code_type = code_type_addr();
+    uint64_t ts = my_tstate(), acc = 0;
     spw_frame fr[SPP_MAX_DEPTH];
     spw_walk_result r;
     struct timespec a, b;
@@ -474,29 +473,29 @@ static PyObject *py_bench(PyObject *self, PyObject *args)
     int gi = spp_guard_begin();
     for (int round = 0; round < BENCH_ROUNDS; round++) {
         clock_gettime(CLOCK_MONOTONIC, &a);
-        for (unsigned i = 0; i < n; i++) emitted = spp_chase_unchecked(&g_layout, ts, fr, SPP_MAX_DEPTH);
+        for (unsigned i = 0; i < n; i++) emitted = spp_chase_unchecked(&g_target, ts, fr, SPP_MAX_DEPTH);
         clock_gettime(CLOCK_MONOTONIC, &b);
         if (elapsed_ns(&a, &b) / n < chase) chase = elapsed_ns(&a, &b) / n;
         acc += fr[0].code;
         clock_gettime(CLOCK_MONOTONIC, &a);
         for (unsigned i = 0; i < n; i++) {
-            spp_walk_now(&g_layout, code_type, ts, fr, SPP_MAX_DEPTH, &r);
+            spp_walk_now(&g_target, ts, fr, SPP_MAX_DEPTH, &r);
             acc += r.n_frames;
         }
         clock_gettime(CLOCK_MONOTONIC, &b);
         if (elapsed_ns(&a, &b) / n < walk) walk = elapsed_ns(&a, &b) / n;
-        double s = spp_bench_sample(&g_layout, code_type, ts, n);
+        double s = spp_bench_sample(&g_target, ts, n);
         if (s >= 0 && s < sample) sample = s;
         for (int k = 0; k < 8; k++) {
             int j = round * 8 + k;
             acc += scrub(buf, BENCH_SCRUB);
             clock_gettime(CLOCK_MONOTONIC, &a);
-            acc += spp_chase_unchecked(&g_layout, ts, fr, SPP_MAX_DEPTH);
+            acc += spp_chase_unchecked(&g_target, ts, fr, SPP_MAX_DEPTH);
             clock_gettime(CLOCK_MONOTONIC, &b);
             cold_chase[j] = elapsed_ns(&a, &b);
             acc += scrub(buf, BENCH_SCRUB);
             clock_gettime(CLOCK_MONOTONIC, &a);
-            spp_walk_now(&g_layout, code_type, ts, fr, SPP_MAX_DEPTH, &r);
+            spp_walk_now(&g_target, ts, fr, SPP_MAX_DEPTH, &r);
             clock_gettime(CLOCK_MONOTONIC, &b);
             cold_walk[j] = elapsed_ns(&a, &b);
             acc += r.n_frames;
@@ -530,11 +529,15 @@ static PyObject *py_layout_info(PyObject *self, PyObject *unused)
     (void)self;
     (void)unused;
     if (load_layout() != 0) return NULL;
-    return Py_BuildValue("{s:K,s:i,s:i,s:s,s:K,s:K}", "py_version",
-                         (unsigned long long)g_layout.py_version, "py_minor", g_layout.py_minor,
-                         "free_threaded", g_layout.free_threaded, "arch",
-                         spw_arch_name(g_layout.arch), "runtime", (unsigned long long)g_runtime,
-                         "code_type", (unsigned long long)code_type_addr());
+    /* walker: the build whose frame layout the handler's walker has compiled in, or
+     * "runtime" when it reads this interpreter's offsets at run time */
+    const char *walker = g_target.flavor == SPW_FLAVOR_COUNT_ ? "runtime"
+                                                              : spw_flavor_name(g_target.flavor);
+    return Py_BuildValue("{s:K,s:i,s:i,s:s,s:K,s:K,s:s}", "py_version",
+                         (unsigned long long)g_target.layout.py_version, "py_minor", g_target.layout.py_minor,
+                         "free_threaded", g_target.layout.free_threaded, "arch",
+                         spw_arch_name(g_target.layout.arch), "runtime", (unsigned long long)g_runtime,
+                         "code_type", (unsigned long long)code_type_addr(), "walker", walker);
 }
 
 static PyMethodDef methods[] = {

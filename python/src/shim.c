@@ -226,7 +226,7 @@ typedef struct spp_slot {
 static spp_slot g_slots[SPP_MAX_SLOTS];
 static uint32_t g_fd_map[SPP_FD_MAP]; /* perf fd -> slot index + 1 */
 
-/* Session state. Handlers read only `layout`, `code_type`, `interval_ns`. */
+/* Session state. Handlers read only `target` and `interval_ns`. */
 static struct {
     spp_config cfg;
     int running;
@@ -276,7 +276,13 @@ static uint64_t now_ns(void)
  * sigsetjmp(.., 0) saves no signal mask (no syscall: a few ns). The previous recovery point
  * is kept and restored, so a sample taken while this thread was itself inside a guarded
  * region (a test entry, say) nests correctly. */
-static NOINLINE void walk_guarded(const spw_walk_args *a, int tid, spw_walk_result *r)
+static NOINLINE void walk_live(spw_flavor flavor, const spw_walk_args *a, spw_walk_result *r)
+{
+    spw_walk_known(flavor, SPW_ARCH_HOST, a, live_read, NULL, r);
+}
+
+static NOINLINE void walk_guarded(const spw_walk_args *a, spw_flavor flavor, int tid,
+                                  spw_walk_result *r)
 {
     sigjmp_buf jb;
     sigjmp_buf *volatile saved = t_guard;
@@ -308,17 +314,26 @@ static NOINLINE void walk_guarded(const spw_walk_args *a, int tid, spw_walk_resu
             return;
         }
     }
-    spw_walk_body(a, live_read, NULL, r);
+    walk_live(flavor, a, r);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t_guard = saved;
 }
 
-spw_status spp_walk_now(const spw_layout *L, uint64_t code_type, uint64_t tstate,
-                        spw_frame *frames, uint32_t max, spw_walk_result *res)
+void spp_target_init(spp_target *t, const spw_layout *L, uint64_t code_type)
 {
-    spw_walk_args a = { .layout = L, .code_type = code_type, .tstate = tstate,
+    const spw_walk_shape shape = spw_walk_shape_of(L);
+    t->layout = *L;
+    t->code_type = code_type;
+    /* Only a walker compiled for this architecture may use the compiled-in shapes. */
+    t->flavor = L->arch == SPW_ARCH_HOST ? spw_walk_shape_flavor(&shape) : SPW_FLAVOR_COUNT_;
+}
+
+spw_status spp_walk_now(const spp_target *t, uint64_t tstate, spw_frame *frames, uint32_t max,
+                        spw_walk_result *res)
+{
+    spw_walk_args a = { .layout = &t->layout, .code_type = t->code_type, .tstate = tstate,
                         .frames = frames, .max_frames = max };
-    walk_guarded(&a, 0, res);
+    walk_guarded(&a, t->flavor, 0, res);
     return res->status;
 }
 
@@ -368,9 +383,10 @@ NOINLINE spw_sym_err spp_symbolize_guarded(const spw_layout *L, uint64_t code, u
 
 /* The benchmark's yardstick: the same walk with no validation (walk_body.h), on the same
  * direct loads. Unguarded: only for the calling thread's own, live stack. */
-uint32_t spp_chase_unchecked(const spw_layout *L, uint64_t tstate, spw_frame *frames, uint32_t max)
+uint32_t spp_chase_unchecked(const spp_target *t, uint64_t tstate, spw_frame *frames,
+                             uint32_t max)
 {
-    return spw_chase_unchecked(L, live_read, NULL, tstate, frames, max);
+    return spw_chase_known(t->flavor, &t->layout, live_read, NULL, tstate, frames, max);
 }
 
 /* ---- one sample: walk, record, count (the handler's body) ----------------------------------- */
@@ -379,13 +395,13 @@ static inline void count_add(uint64_t *c, uint64_t v)
     __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
 }
 
-static inline void sample_into(spp_slot *s, const spw_layout *L, uint64_t code_type,
-                               uint64_t tstate, int tid, uint64_t weight, uint64_t ts)
+static inline void sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
+                               uint64_t weight, uint64_t ts)
 {
-    spw_walk_args a = { .layout = L, .code_type = code_type, .tstate = tstate,
+    spw_walk_args a = { .layout = &t->layout, .code_type = t->code_type, .tstate = tstate,
                         .frames = s->scratch, .max_frames = SPP_MAX_DEPTH };
     spw_walk_result r;
-    walk_guarded(&a, tid, &r);
+    walk_guarded(&a, t->flavor, tid, &r);
 
     int drop = -1;
     uint32_t flags = 0;
@@ -470,7 +486,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
         if (UNLIKELY(__atomic_load_n(&g_test_tid, __ATOMIC_RELAXED) == tid))
             tstate = g_test_tstate;
         /* weight 0: the counter says no period has elapsed; the next sample carries it */
-        if (weight) sample_into(s, &g.cfg.layout, g.cfg.code_type, tstate, tid, weight, ts);
+        if (weight) sample_into(s, &g.cfg.target, tstate, tid, weight, ts);
         if (fd >= 0) ioctl(fd, PERF_EVENT_IOC_REFRESH, 1);
     }
     __atomic_store_n(&s->busy, 0, __ATOMIC_SEQ_CST);
@@ -478,7 +494,7 @@ out:
     errno = saved_errno;
 }
 
-double spp_bench_sample(const spw_layout *L, uint64_t code_type, uint64_t tstate, uint32_t n)
+double spp_bench_sample(const spp_target *t, uint64_t tstate, uint32_t n)
 {
     spp_slot *s = calloc(1, sizeof *s);
     if (!s) return -1;
@@ -491,7 +507,7 @@ double spp_bench_sample(const spw_layout *L, uint64_t code_type, uint64_t tstate
     int tid = spp_gettid();
     uint64_t t0 = now_ns();
     for (uint32_t i = 0; i < n; i++) {
-        sample_into(s, L, code_type, tstate, tid, 1, now_ns());
+        sample_into(s, t, tstate, tid, 1, now_ns());
         s->tail = s->head; /* the consumer's part, minus the symbolization */
     }
     uint64_t t1 = now_ns();
@@ -650,7 +666,7 @@ fail:
 /* ---- the consumer: drain, symbolize, aggregate --------------------------------------------- */
 static int code_identity(uint64_t code, uint64_t id[4])
 {
-    const spw_layout *L = &g.cfg.layout;
+    const spw_layout *L = &g.cfg.target.layout;
     if (!spw_addr_ok(L->arch, code, L->code_size, 8)) return -1;
     if (guarded_copy(code + L->ob_type, &id[0], 8) || guarded_copy(code + L->co_qualname, &id[1], 8) ||
         guarded_copy(code + L->co_filename, &id[2], 8) ||
@@ -672,8 +688,8 @@ static int64_t resolve(uint64_t code, uint32_t lasti)
     }
     static spw_symbol sym; /* consumer thread only */
     spw_sym_err err = SPW_SYM_E_UNREADABLE;
-    if (have_id && id[0] == g.cfg.code_type)
-        err = spp_symbolize_guarded(&g.cfg.layout, code, lasti, &sym);
+    if (have_id && id[0] == g.cfg.target.code_type)
+        err = spp_symbolize_guarded(&g.cfg.target.layout, code, lasti, &sym);
     if (err != SPW_SYM_OK) {
         g.symbolize_errors++;
         if (err != SPW_SYM_E_LINETABLE || !sym.function[0]) {
@@ -783,7 +799,7 @@ static void slot_disarm(uint32_t pos)
 static uint32_t scan(void)
 {
     uint32_t unborn = 0;
-    const spw_layout *L = &g.cfg.layout;
+    const spw_layout *L = &g.cfg.target.layout;
     uint64_t interp = 0;
     g.gen++;
     if (safe_u64(g.cfg.runtime + L->runtime_interpreters_head, &interp) != 0) return 0;

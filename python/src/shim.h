@@ -65,10 +65,21 @@ typedef struct spp_stats {
 
 #define SPP_INTERVAL_MIN_NS 10000u /* the shim's floor; the public API's is 1 ms */
 
-typedef struct spp_config {
+/* The interpreter being walked: its layout, &PyCode_Type, and which walker instance serves
+ * it — the known build whose walk shape the layout has (every offset compiled in), or
+ * SPW_FLAVOR_COUNT_ for the instance that reads offsets at run time. */
+typedef struct spp_target {
     spw_layout layout;
+    uint64_t code_type;
+    spw_flavor flavor;
+} spp_target;
+
+/* Fill *t; the flavor is worked out here, once. */
+void spp_target_init(spp_target *t, const spw_layout *L, uint64_t code_type);
+
+typedef struct spp_config {
+    spp_target target;
     uint64_t runtime;    /* &_PyRuntime */
-    uint64_t code_type;  /* &PyCode_Type */
     uint64_t interval_ns;
     spp_timer_kind timer;
     uint64_t scan_ns;    /* consumer period; 0: SPP_SCAN_NS (benchmarks change it) */
@@ -98,8 +109,8 @@ void spp_api_unlock(void);
 
 /* Walk a thread state of this process right now, on the calling thread, with the live
  * reader under the fault guard (exactly the handler's walk). */
-spw_status spp_walk_now(const spw_layout *L, uint64_t code_type, uint64_t tstate,
-                        spw_frame *frames, uint32_t max, spw_walk_result *res);
+spw_status spp_walk_now(const spp_target *t, uint64_t tstate, spw_frame *frames, uint32_t max,
+                        spw_walk_result *res);
 /* The test entries run outside a session too: put the fault guard in place around them.
  * spp_guard_begin() returns 1 if it installed it (pass that to spp_guard_end), 0 if it was
  * already there, -1 on failure. */
@@ -109,11 +120,12 @@ void spp_guard_end(int installed);
 spw_sym_err spp_symbolize_guarded(const spw_layout *L, uint64_t code, uint32_t lasti,
                                   spw_symbol *out);
 /* The benchmark baseline: spw_chase_unchecked() over direct loads, on the calling thread's
- * own stack. Returns the frames emitted. */
-uint32_t spp_chase_unchecked(const spw_layout *L, uint64_t tstate, spw_frame *frames, uint32_t max);
+ * own stack, instantiated on the same shape as the walker. Returns the frames emitted. */
+uint32_t spp_chase_unchecked(const spp_target *t, uint64_t tstate, spw_frame *frames,
+                             uint32_t max);
 /* Run the handler's sample path (walk + record into a private ring, counters) n times on
  * the calling thread; returns nanoseconds per sample. */
-double spp_bench_sample(const spw_layout *L, uint64_t code_type, uint64_t tstate, uint32_t n);
+double spp_bench_sample(const spp_target *t, uint64_t tstate, uint32_t n);
 /* While profiling: make the next samples of the calling thread walk `tstate` instead of its
  * own (0 to clear). Used to feed the real handler a crafted, faulting chain. */
 void spp_test_override(uint64_t tstate, int tid);

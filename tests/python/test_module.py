@@ -19,6 +19,9 @@ def test_layout_is_this_interpreters():
     assert info["free_threaded"] == (1 if ft_build else 0)
     if ft_build:
         assert not gil_build
+    # The handler walks with this build's frame layout compiled in (core/walk_body.h); a
+    # build that moved a field would fall back to run-time offsets, correct but slower.
+    assert info["walker"] == f"3.{sys.version_info.minor}" + ("t" if ft_build else "")
 
 
 @pytest.mark.skipif(not hasattr(sys, "_is_gil_enabled") or

@@ -200,6 +200,36 @@ static void test_span_check_matches_addr_ok(void **state)
     }
 }
 
+/* The shapes compiled into walk_body.h are exactly those of the real blobs, each is found by
+ * spw_walk_shape_flavor(), and a change to any one field makes a shape unknown (so a patch
+ * release that moved a field is walked with run-time offsets, never with stale constants). */
+#define SHAPE_FIELDS(X)                                                                        \
+    X(tstate_current_frame) X(frame_previous) X(frame_executable) X(frame_instr_ptr)           \
+    X(frame_owner) X(frame_tlbc_index) X(frame_span) X(ob_type) X(ob_size) X(co_code_adaptive) \
+    X(co_tlbc) X(executable_tag_mask) X(owner_incomplete) X(owner_max) X(has_tlbc)
+static void test_known_shapes_are_the_builds(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SPW_FLAVOR_COUNT_; i++) {
+        const spw_flavor f = fix_flavors[i];
+        fixture *fx = fix_new(f);
+        const spw_walk_shape S = spw_walk_shape_of(&fx->s.layout), K = spw_walk_shape_known(f);
+#define SAME(field) assert_int_equal(K.field, S.field);
+        SHAPE_FIELDS(SAME)
+#undef SAME
+        assert_int_equal(spw_walk_shape_flavor(&S), f);
+#define CHANGED(field)                                                                         \
+    {                                                                                          \
+        spw_walk_shape T = S;                                                                  \
+        T.field += 1;                                                                          \
+        assert_int_equal(spw_walk_shape_flavor(&T), SPW_FLAVOR_COUNT_);                        \
+    }
+        SHAPE_FIELDS(CHANGED)
+#undef CHANGED
+        fix_free(fx);
+    }
+}
+
 /* The benchmarks' yardstick emits exactly what the walker does on a well-formed stack. */
 static void test_unchecked_chase_matches_walker(void **state)
 {
@@ -216,14 +246,13 @@ static void test_unchecked_chase_matches_walker(void **state)
         spw_walk_result r;
         assert_int_equal(fix_walk(f, ts, out, MAXF, &r), SPW_WALK_OK);
         assert_int_equal(r.n_frames, 40);
-        assert_int_equal(spw_chase_unchecked(&f->s.layout, spw_synth_read, &f->s, ts, chased,
-                                             MAXF), 40);
+        const spw_walk_shape sh = spw_walk_shape_of(&f->s.layout);
+        assert_int_equal(spw_chase_unchecked(&sh, spw_synth_read, &f->s, ts, chased, MAXF), 40);
         for (uint32_t k = 0; k < 40; k++) {
             assert_int_equal(chased[k].code, out[k].code);
             assert_int_equal(chased[k].lasti, out[k].lasti);
         }
-        assert_int_equal(spw_chase_unchecked(&f->s.layout, spw_synth_read, &f->s, ts, chased, 7),
-                         7);
+        assert_int_equal(spw_chase_unchecked(&sh, spw_synth_read, &f->s, ts, chased, 7), 7);
         fix_free(f);
     }
 }
@@ -585,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_cycles),
         cmocka_unit_test(test_short_cycle_caught_at_first_repeat),
         cmocka_unit_test(test_span_check_matches_addr_ok),
+        cmocka_unit_test(test_known_shapes_are_the_builds),
         cmocka_unit_test(test_unchecked_chase_matches_walker),
         cmocka_unit_test(test_frame_pointer_validation),
         cmocka_unit_test(test_bad_tstate),

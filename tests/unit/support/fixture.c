@@ -44,6 +44,21 @@ spw_status fix_walk(fixture *f, uint64_t tstate, spw_frame *frames, uint32_t max
                         .frames = frames, .max_frames = max };
     spw_status st = spw_walk(&a, &f->reader, res);
     assert_int_equal(st, res->status);
+    /* Every walk of every test is also made by the walker instantiated on the build's shape
+     * (what the live handler runs), which must agree on everything. */
+    static spw_frame again[SPW_WALK_DEPTH_MAX];
+    spw_walk_result r2;
+    a.frames = again;
+    assert_int_equal(spw_walk_shape_instance(&a, &f->reader, &r2), st);
+    assert_int_equal(r2.status, res->status);
+    assert_int_equal(r2.reason, res->reason);
+    assert_int_equal(r2.n_frames, res->n_frames);
+    assert_int_equal(r2.n_visited, res->n_visited);
+    assert_int_equal(r2.n_reads, res->n_reads);
+    for (uint32_t i = 0; i < res->n_frames; i++) {
+        assert_int_equal(again[i].code, frames[i].code);
+        assert_int_equal(again[i].lasti, frames[i].lasti);
+    }
     /* Exactly one status; a reason only when dropped. */
     if (st == SPW_WALK_DROPPED)
         assert_true(res->reason > SPW_REASON_NONE && res->reason < SPW_REASON_COUNT_);
