@@ -96,6 +96,21 @@ def pairs(interval_ns, timer, n, scan_ns=0):
     return rel, per_signal, per_round
 
 
+def session_cost(timer, n=16):
+    """CPU seconds a session costs once, from _start() until it is armed and idle: each of n
+    sessions (no samples: a one-hour interval) is measured 5 ms after _start(), within the
+    consumer's first period, so what is counted is the start and the first scan."""
+    from spprof import _native
+    out = []
+    for _ in range(n):
+        c0 = time.process_time()
+        _native._start(3_600 * 10**9, timer)
+        time.sleep(0.005)
+        out.append(time.process_time() - c0)
+        _native._stop()
+    return out
+
+
 def quartiles(v):
     q = statistics.quantiles(v, n=4)
     return q[0], statistics.median(v), q[2]
@@ -118,6 +133,12 @@ def overhead(timers):
     print(f"profiling overhead, 1 CPU-bound thread, adjacent pairs of ~0.1 s chunks:")
     print(f"  one consumer wake-up costs {r_med * 1e6:.1f} us (IQR {r_lo * 1e6:.1f}..{r_hi * 1e6:.1f},"
           f" measured at 1 ms); every {SCAN_NS // 10**6} ms that is {100 * i_med:+.2f}%")
+    s_lo, s_med, s_hi = quartiles(session_cost(timers[0]))
+    chunk_cpu = statistics.median(chunk(0, timers[0])[0] for _ in range(5))
+    print(f"  starting a session costs {s_med * 1e6:.0f} us once (IQR {s_lo * 1e6:.0f}.."
+          f"{s_hi * 1e6:.0f}): not a rate, so not in the accounted figures; each profiled"
+          f" chunk\n  of the direct pairs below starts one, which adds about"
+          f" {100 * s_med / chunk_cpu:.2f}% to their medians")
     for timer in timers:
         direct = {m: pairs(m * 10**6, timer, 20) for m in (10, 1)}
         c_med = None
