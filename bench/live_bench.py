@@ -6,7 +6,8 @@
 1. Handler cost per sample at stack depths 10/50/200: the full sample path the SIGPROF
    handler runs (guarded walk + ring record + counters), run synchronously on a real stack
    of that depth, next to a guarded walk alone and the unvalidated chase over the same
-   frames (spw_chase_unchecked: the same walk, same loads, no checks), hot and cold.
+   frames (spw_chase_unchecked: the same walk, same loads, no checks), hot and cold, for
+   a recursive stack (one code object throughout) and one of three functions in turn.
 2. Overhead of profiling a CPU-bound thread at 10 ms and 1 ms, for each timer source:
    measured directly (adjacent profiled/unprofiled pairs) and accounted (the fixed cost of
    a session plus the measured cost of one sample times the sample rate); see overhead().
@@ -29,25 +30,41 @@ def recurse(n, fn):
     return recurse(n - 1, fn)
 
 
+# Three functions calling each other in turn: no two neighbouring frames share a code object,
+# so the walker judges every frame's code object (recursion lets it judge one per run).
+def turn_a(n, fn):
+    return fn() if n <= 0 else turn_b(n - 1, fn)
+
+
+def turn_b(n, fn):
+    return fn() if n <= 0 else turn_c(n - 1, fn)
+
+
+def turn_c(n, fn):
+    return fn() if n <= 0 else turn_a(n - 1, fn)
+
+
 def handler_cost():
     from spprof import _native
     print("cost per walk on a live Python stack (ns); chase = the same walk unvalidated:")
-    print(f"  {'depth':>5} {'frames':>6} {'sample':>7} | {'hot: walk':>9} {'chase':>6} "
-          f"{'ns/frame':>8} {'ratio':>6} | {'cold: walk':>10} {'chase':>6} {'ns/frame':>8} "
-          f"{'ratio':>6}")
+    print(f"  {'stack':<9} {'depth':>5} {'frames':>6} {'sample':>7} | {'hot: walk':>9} "
+          f"{'chase':>6} {'ns/frame':>8} {'ratio':>6} | {'cold: walk':>10} {'chase':>6} "
+          f"{'ns/frame':>8} {'ratio':>6}")
     out = {}
-    for depth in (10, 50, 200):
-        r = recurse(depth - 3, lambda: _native._bench(2000))
-        n = r["frames_followed"]
-        hot, cold = r["walk_ns"] / r["chase_ns"], r["cold_walk_ns"] / r["cold_chase_ns"]
-        out[depth] = (hot, cold)
-        print(f"  {depth:>5} {n:>6} {r['sample_ns']:>7.0f} | {r['walk_ns']:>9.0f} "
-              f"{r['chase_ns']:>6.0f} {r['walk_ns'] / n:>8.2f} {hot:>5.2f}x | "
-              f"{r['cold_walk_ns']:>10.0f} {r['cold_chase_ns']:>6.0f} {r['cold_walk_ns'] / n:>8.2f} "
-              f"{cold:>5.2f}x")
-    print("  hot: best of 15 rounds of back-to-back calls (everything in L1); cold: median of"
-          " 120 single\n  calls, each after 4 MiB of other memory traffic (the frames no longer"
-          " in L1/L2)")
+    for shape, descend in (("recursion", recurse), ("in turn", turn_a)):
+        for depth in (10, 50, 200):
+            r = descend(depth - 3, lambda: _native._bench(2000))
+            n = r["frames_followed"]
+            hot, cold = r["walk_ns"] / r["chase_ns"], r["cold_walk_ns"] / r["cold_chase_ns"]
+            out[f"{shape}/{depth}"] = (hot, cold)
+            print(f"  {shape:<9} {depth:>5} {n:>6} {r['sample_ns']:>7.0f} | {r['walk_ns']:>9.0f} "
+                  f"{r['chase_ns']:>6.0f} {r['walk_ns'] / n:>8.2f} {hot:>5.2f}x | "
+                  f"{r['cold_walk_ns']:>10.0f} {r['cold_chase_ns']:>6.0f} "
+                  f"{r['cold_walk_ns'] / n:>8.2f} {cold:>5.2f}x")
+    print("  recursion: one function calling itself; in turn: three functions calling each other"
+          " (no two\n  neighbouring frames share a code object). hot: best of 15 rounds of"
+          " back-to-back calls\n  (everything in L1); cold: median of 120 single calls, each"
+          " after 4 MiB of other memory traffic\n  (the frames no longer in L1/L2)")
     return out
 
 
@@ -193,7 +210,7 @@ def main():
     timers = ["perf_event", "posix_cpu_timer"] if perf_allowed() else ["posix_cpu_timer"]
     o = overhead(timers)
     print("RESULT " + json.dumps({
-        "walk_ratio": {str(d): r for d, r in ratios.items()},
+        "walk_ratio": ratios,
         "overhead": {f"{t}/{m}": v for (t, m), v in o.items()}}))
 
 
@@ -213,7 +230,9 @@ def summary(results):
           "< 5% at 1 ms; free-threaded within 1.2x of the default build)")
     for tag, r in results.items():
         w = r["walk_ratio"]
-        print(f"  {tag:<6} walk/chase hot {w['200'][0]:.2f}x cold {w['200'][1]:.2f}x (depth 200)", end="")
+        print(f"  {tag:<6} walk/chase at depth 200: recursion hot {w['recursion/200'][0]:.2f}x "
+              f"cold {w['recursion/200'][1]:.2f}x, in turn hot {w['in turn/200'][0]:.2f}x "
+              f"cold {w['in turn/200'][1]:.2f}x\n        ", end="")
         for key, (model, direct) in sorted(r["overhead"].items()):
             acc = "" if model is None else f"{100 * model:+.2f}% "
             print(f" | {key} {acc}(direct {100 * direct:+.2f}%)", end="")

@@ -16,7 +16,9 @@
  *   generic  spw_walk() through the spw_reader function pointer (replay, fuzzing).
  * Two settings: "hot" walks one stack again and again (everything in L1: pure instruction
  * cost); "cold" walks 2000 stacks built interleaved, round robin, so frames and code objects
- * come from beyond the caches, as for a profiler whose signal lands on a deep stack.
+ * come from beyond the caches, as for a profiler whose signal lands on a deep stack. Each
+ * with two stack shapes: every frame running its own code object (the walker judges each),
+ * and one code object in every frame, as in recursion (judged once per run of frames).
  * Prints ns per frame and the ratios to raw.
  */
 #ifndef _GNU_SOURCE
@@ -84,17 +86,20 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Build `n` stacks of `depth` frames, frame i of every stack allocated before frame i+1 of
- * any, so consecutive frames of one stack lie far apart. */
-static int build(uint8_t *mem, uint32_t depth, int n, uint64_t *tstates)
+ * any, so consecutive frames of one stack lie far apart. Each frame runs its own code
+ * object, or (`shared`) every frame of a stack runs the same one, as in recursion. */
+static int build(uint8_t *mem, uint32_t depth, int n, int shared, uint64_t *tstates)
 {
     if (spw_synth_init(&S, FLAVOR, SPW_ARCH_HOST, BASE, mem, ARENA) != 0) return -1;
-    static uint64_t top[NSTACK_COLD];
+    static uint64_t top[NSTACK_COLD], code[NSTACK_COLD];
     memset(top, 0, sizeof top);
+    spw_synth_code_spec spec = { .qualname = "f", .filename = "b.py", .firstlineno = 1,
+                                 .n_units = 16 };
+    for (int k = 0; k < n; k++) code[k] = spw_synth_code(&S, &spec);
     for (uint32_t i = 0; i < depth; i++)
         for (int k = 0; k < n; k++) {
-            spw_synth_code_spec spec = { .qualname = "f", .filename = "b.py", .firstlineno = 1,
-                                         .n_units = 16 };
-            top[k] = spw_synth_frame(&S, spw_synth_code(&S, &spec), i % 16, 0, top[k], 0);
+            uint64_t c = shared ? code[k] : spw_synth_code(&S, &spec);
+            top[k] = spw_synth_frame(&S, c, i % 16, 0, top[k], 0);
         }
     for (int k = 0; k < n; k++) tstates[k] = spw_synth_tstate(&S, top[k], 1, 1);
     return S.oom ? -1 : 0;
@@ -102,7 +107,7 @@ static int build(uint8_t *mem, uint32_t depth, int n, uint64_t *tstates)
 
 enum { RAW, KNOWN, RUNTIME, GENERIC, N_WAYS };
 
-static int run(uint8_t *mem, const char *setting, int n_stacks, int rounds)
+static int run(uint8_t *mem, const char *setting, int n_stacks, int shared, int rounds)
 {
     static const uint32_t depths[] = { 10, 50, 200 };
     static uint64_t ts[NSTACK_COLD];
@@ -110,7 +115,7 @@ static int run(uint8_t *mem, const char *setting, int n_stacks, int rounds)
            "runtime", "generic", "known/raw", "runtime/raw", "generic/raw");
     for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
         uint32_t depth = depths[d];
-        if (build(mem, depth, n_stacks, ts) != 0) return 1;
+        if (build(mem, depth, n_stacks, shared, ts) != 0) return 1;
         spw_frame out[256], ref[256];
         spw_walk_args a = { &S.layout, S.code_type, ts[0], out, 256 };
         spw_reader rd = { spw_synth_read, &S };
@@ -163,6 +168,20 @@ int main(void)
         return 1;
     }
     printf("ns per frame (fastest round), %s images\n", spw_flavor_name(FLAVOR));
-    if (run(mem, "hot: one stack, in cache", 1, 61) != 0) return 1;
-    return run(mem, "cold: 2000 stacks round robin, beyond the caches", NSTACK_COLD, 15);
+    static const struct {
+        const char *setting;
+        int n_stacks, shared, rounds;
+    } settings[] = {
+        { "hot: one stack, in cache; a code object per frame", 1, 0, 61 },
+        { "hot: one stack, in cache; one code object in every frame (recursion)", 1, 1, 61 },
+        { "cold: 2000 stacks round robin, beyond the caches; a code object per frame",
+          NSTACK_COLD, 0, 15 },
+        { "cold: 2000 stacks round robin; one code object per stack (recursion)", NSTACK_COLD,
+          1, 15 },
+    };
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+        if (run(mem, settings[i].setting, settings[i].n_stacks, settings[i].shared,
+                settings[i].rounds) != 0)
+            return 1;
+    return 0;
 }

@@ -50,8 +50,9 @@ typedef struct spw_frame {
 /* Nor a thread-local bytecode array with more copies than this. */
 #define SPW_TLBC_MAX (1u << 16)
 /* Reads one walk can make at most: the tstate; per followed frame previous, executable and
- * owner; per emitted frame also instr_ptr, tlbc_index, ob_type, ob_size and up to three
- * reads of the thread-local bytecode array. The fuzzers hold the walker to this bound. */
+ * owner; per emitted frame also instr_ptr, tlbc_index, ob_type and ob_size (not when it runs
+ * the same code object as the frame emitted before it) and up to three reads of the
+ * thread-local bytecode array. The fuzzers' reader holds the walker to this bound. */
 #define SPW_WALK_READS_MAX (1u + 3u * SPW_WALK_BUDGET + 7u * SPW_WALK_DEPTH_MAX)
 
 typedef struct spw_walk_result {
@@ -59,7 +60,6 @@ typedef struct spw_walk_result {
     spw_reason reason;   /* SPW_REASON_NONE unless dropped */
     uint32_t n_frames;   /* frames written to the output array */
     uint32_t n_visited;  /* frames followed, including skipped and unemitted ones */
-    uint32_t n_reads;    /* reader calls made */
 } spw_walk_result;
 
 /* Everything a walk needs besides the reader. */

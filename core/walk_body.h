@@ -21,8 +21,9 @@
  *   4. read the frame's fields (each once), then judge them: bogus owner `invalid_frame`;
  *      owner >= 3 (C stack / interpreter shim) or NULL executable: not a Python frame, skip;
  *   5. while under the depth limit: executable must be an object whose type is
- *      PyCode_Type with a sane size (`invalid_code`), and instr_ptr must point inside the
- *      bytecode copy it runs (`invalid_frame`); then emit (code, lasti).
+ *      PyCode_Type with a sane size (`invalid_code`; judged once for a run of frames that
+ *      share one code object), and instr_ptr must point inside the bytecode copy it runs
+ *      (`invalid_frame`); then emit (code, lasti).
  * Frames past the depth limit are still followed and checked by rules 1-4, so a cycle or a
  * broken link anywhere in the chain is reported, and the status is `truncated`.
  */
@@ -33,14 +34,14 @@
 
 #include <string.h>
 
-/* Read a field of constant width (1, 4 or 8) into *dst, counting the read. With an inline
- * reader this compiles to one load, which is why the walker reads field by field rather
- * than copying whole structs. Returns nonzero when the reader failed. */
-SPW_ALWAYS_INLINE int spw_load_(spw_read_fn read, void *ctx, uint32_t *n_reads, uint64_t addr,
-                                size_t width, uint64_t *dst)
+/* Read a field of constant width (1, 4 or 8) into *dst. With an inline reader this compiles
+ * to one load, which is why the walker reads field by field rather than copying whole
+ * structs. Returns nonzero when the reader failed. (Reads are counted by readers that care,
+ * not here: the counter would cost the live handler a register on every frame.) */
+SPW_ALWAYS_INLINE int spw_load_(spw_read_fn read, void *ctx, uint64_t addr, size_t width,
+                                uint64_t *dst)
 {
     uint8_t b[8];
-    ++*n_reads;
     if (read(ctx, addr, b, width) != 0) return 1;
     *dst = width == 8 ? spw_le64(b) : width == 4 ? spw_le32(b) : b[0];
     return 0;
@@ -87,7 +88,7 @@ SPW_ALWAYS_INLINE void spw_walk_k_init_(spw_walk_k_ *k, const spw_walk_shape *S,
  * copy: tlbc_index selects it in co_tlbc, whose entry 0 is co_code_adaptive itself. Returns
  * the reason to drop, or SPW_REASON_NONE with *base set. */
 SPW_ALWAYS_INLINE spw_reason spw_walk_bytecode_(const spw_walk_k_ *k, spw_read_fn read, void *ctx,
-                                                uint32_t *n_reads, uint64_t code,
+                                                uint64_t code,
                                                 int32_t tlbc_index, uint64_t *base)
 {
     uint64_t arr, size;
@@ -97,39 +98,54 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_bytecode_(const spw_walk_k_ *k, spw_read_f
     }
     if (tlbc_index < 0) return SPW_REASON_INVALID_FRAME;
     if (!spw_addr_ok(k->arch, code, (uint64_t)k->co_tlbc + 8, 8)) return SPW_REASON_INVALID_CODE;
-    if (spw_load_(read, ctx, n_reads, code + k->co_tlbc, 8, &arr)) return SPW_REASON_UNREADABLE;
+    if (spw_load_(read, ctx, code + k->co_tlbc, 8, &arr)) return SPW_REASON_UNREADABLE;
     /* _PyCodeArray: Py_ssize_t size; char *entries[size]. */
     if (!spw_addr_ok(k->arch, arr, 8 + 8 * (uint64_t)tlbc_index + 8, 8))
         return SPW_REASON_INVALID_CODE;
-    if (spw_load_(read, ctx, n_reads, arr, 8, &size)) return SPW_REASON_UNREADABLE;
+    if (spw_load_(read, ctx, arr, 8, &size)) return SPW_REASON_UNREADABLE;
     if (size > SPW_TLBC_MAX || (uint64_t)tlbc_index >= size) return SPW_REASON_INVALID_FRAME;
-    if (spw_load_(read, ctx, n_reads, arr + 8 + 8 * (uint64_t)tlbc_index, 8, base))
+    if (spw_load_(read, ctx, arr + 8 + 8 * (uint64_t)tlbc_index, 8, base))
         return SPW_REASON_UNREADABLE;
     if (!spw_addr_ok(k->arch, *base, 2, 2)) return SPW_REASON_INVALID_CODE;
     return SPW_REASON_NONE;
 }
 
+/* The code object validated last in this walk, and its size. Recursion puts one code
+ * object in many consecutive frames; it is judged once per run, from the one reading of its
+ * header this walk made. (A code object freed and reused within the microseconds of a walk
+ * would mean the frames naming it are stale as well; the consumer checks the type again
+ * before symbolizing.) */
+typedef struct spw_code_memo_ {
+    uint64_t code, n_units;
+} spw_code_memo_;
+
 /* One frame that passed the owner check: validate its code object and instruction pointer
  * and compute lasti. Returns the reason to drop, or SPW_REASON_NONE. */
 SPW_ALWAYS_INLINE spw_reason spw_walk_code_(const spw_walk_k_ *k, spw_read_fn read, void *ctx,
-                                            uint32_t *n_reads, uint64_t frame, uint64_t code,
+                                            uint64_t frame, uint64_t code, spw_code_memo_ *memo,
                                             spw_frame *out)
 {
     uint64_t instr, tlbc = 0, type, n_units, base = 0;
-    if (spw_load_(read, ctx, n_reads, frame + k->instr_ptr, 8, &instr) ||
-        (k->has_tlbc && spw_load_(read, ctx, n_reads, frame + k->tlbc_index, 4, &tlbc)))
+    if (spw_load_(read, ctx, frame + k->instr_ptr, 8, &instr) ||
+        (k->has_tlbc && spw_load_(read, ctx, frame + k->tlbc_index, 4, &tlbc)))
         return SPW_REASON_UNREADABLE;
-    if (!spw_span_ok(code, k->code_bound)) return SPW_REASON_INVALID_CODE;
-    if (spw_load_(read, ctx, n_reads, code + k->ob_type, 8, &type) ||
-        spw_load_(read, ctx, n_reads, code + k->ob_size, 8, &n_units))
-        return SPW_REASON_UNREADABLE;
+    if (code == memo->code) {
+        n_units = memo->n_units;
+    } else {
+        if (!spw_span_ok(code, k->code_bound)) return SPW_REASON_INVALID_CODE;
+        if (spw_load_(read, ctx, code + k->ob_type, 8, &type) ||
+            spw_load_(read, ctx, code + k->ob_size, 8, &n_units))
+            return SPW_REASON_UNREADABLE;
 #ifndef SPW_PLANT_NO_CODE_CHECK
-    if (type != k->code_type || n_units == 0 || n_units > SPW_CODE_UNITS_MAX)
-        return SPW_REASON_INVALID_CODE;
+        if (type != k->code_type || n_units == 0 || n_units > SPW_CODE_UNITS_MAX)
+            return SPW_REASON_INVALID_CODE;
 #else
-    (void)type;
+        (void)type;
 #endif
-    spw_reason why = spw_walk_bytecode_(k, read, ctx, n_reads, code, (int32_t)(uint32_t)tlbc, &base);
+        memo->code = code;
+        memo->n_units = n_units;
+    }
+    spw_reason why = spw_walk_bytecode_(k, read, ctx, code, (int32_t)(uint32_t)tlbc, &base);
     if (why != SPW_REASON_NONE) return why;
     /* lasti = (instr - base) / 2, rotated rather than shifted: an odd offset sets the top
      * bit and an instr below base wraps, so one compare rejects both along with the past-
@@ -160,7 +176,7 @@ SPW_ALWAYS_INLINE spw_status spw_walk_shaped(const spw_walk_shape *S, spw_arch a
     spw_frame *out = a->frames;
     spw_frame *const end = out + (a->max_frames < SPW_WALK_DEPTH_MAX ? a->max_frames
                                                                     : SPW_WALK_DEPTH_MAX);
-    uint32_t n_visited = 0, n_reads = 0;
+    uint32_t n_visited = 0;
     spw_status status = SPW_WALK_OK;
     spw_reason why = SPW_REASON_NONE;
     uint64_t frame = 0;
@@ -170,12 +186,13 @@ SPW_ALWAYS_INLINE spw_status spw_walk_shaped(const spw_walk_shape *S, spw_arch a
     uint64_t tortoise = 0;            /* Brent: the frame at the last power-of-two step */
     uint32_t mark = 0;                /* frames before the next power-of-two step */
     int cut = 0;                      /* a Python frame was left out by the depth limit */
+    spw_code_memo_ memo = { 0, 0 };   /* code != 0 here, so nothing matches at first */
 
     if (!spw_addr_ok(k.arch, a->tstate, (uint64_t)k.current_frame + 8, 8)) {
         why = SPW_REASON_INVALID_FRAME;
         goto done;
     }
-    if (spw_load_(read, ctx, &n_reads, a->tstate + k.current_frame, 8, &frame)) {
+    if (spw_load_(read, ctx, a->tstate + k.current_frame, 8, &frame)) {
         why = SPW_REASON_UNREADABLE;
         goto done;
     }
@@ -200,9 +217,9 @@ SPW_ALWAYS_INLINE spw_status spw_walk_shaped(const spw_walk_shape *S, spw_arch a
         /* Each field is read exactly once, then judged. From here on a drop counts this
          * frame as visited (`drop_visited`). */
         uint64_t previous, code, owner;
-        if (spw_load_(read, ctx, &n_reads, frame + k.previous, 8, &previous) ||
-            spw_load_(read, ctx, &n_reads, frame + k.executable, 8, &code) ||
-            spw_load_(read, ctx, &n_reads, frame + k.owner, 1, &owner)) {
+        if (spw_load_(read, ctx, frame + k.previous, 8, &previous) ||
+            spw_load_(read, ctx, frame + k.executable, 8, &code) ||
+            spw_load_(read, ctx, frame + k.owner, 1, &owner)) {
             why = SPW_REASON_UNREADABLE;
             goto drop_visited;
         }
@@ -212,7 +229,7 @@ SPW_ALWAYS_INLINE spw_status spw_walk_shaped(const spw_walk_shape *S, spw_arch a
                 if (SPW_UNLIKELY(out == end)) {
                     cut = 1;
                 } else {
-                    why = spw_walk_code_(&k, read, ctx, &n_reads, frame, code, out);
+                    why = spw_walk_code_(&k, read, ctx, frame, code, &memo, out);
                     if (SPW_UNLIKELY(why != SPW_REASON_NONE)) goto drop_visited;
                     out++;
                 }
@@ -255,7 +272,6 @@ done:
     res->reason = why;
     res->n_frames = (uint32_t)(out - a->frames);
     res->n_visited = n_visited;
-    res->n_reads = n_reads;
     return status;
 }
 
@@ -336,22 +352,22 @@ SPW_ALWAYS_INLINE uint32_t spw_chase_unchecked(const spw_walk_shape *L, spw_read
                    adaptive = L->co_code_adaptive;
     const uint64_t tag_keep = ~L->executable_tag_mask;
     const uint8_t incomplete = L->owner_incomplete;
-    uint32_t n = 0, unused = 0;
+    uint32_t n = 0;
     uint64_t frame = 0, code = 0, instr = 0, own = 0;
-    if (spw_load_(read, ctx, &unused, tstate + L->tstate_current_frame, 8, &frame)) return 0;
+    if (spw_load_(read, ctx, tstate + L->tstate_current_frame, 8, &frame)) return 0;
     while (frame != 0 && n < max) {
         /* a failed read ends the chase (an inline reader that cannot fail compiles it out) */
-        if (spw_load_(read, ctx, &unused, frame + executable, 8, &code) ||
-            spw_load_(read, ctx, &unused, frame + owner, 1, &own))
+        if (spw_load_(read, ctx, frame + executable, 8, &code) ||
+            spw_load_(read, ctx, frame + owner, 1, &own))
             break;
         code &= tag_keep;
         if (own < incomplete && code != 0) {
-            if (spw_load_(read, ctx, &unused, frame + instr_ptr, 8, &instr)) break;
+            if (spw_load_(read, ctx, frame + instr_ptr, 8, &instr)) break;
             frames[n].code = code;
             frames[n].lasti = (uint32_t)((instr - code - adaptive) / 2);
             n++;
         }
-        if (spw_load_(read, ctx, &unused, frame + previous, 8, &frame)) break;
+        if (spw_load_(read, ctx, frame + previous, 8, &frame)) break;
     }
     return n;
 }

@@ -454,8 +454,7 @@ FZ_ORACLE static void oracle_result(const gen *g, const fz_checked *ck, const sp
                  r->n_visited == SPW_WALK_BUDGET,
              "truncated with %u of %u frames after %u followed", r->n_frames, max, r->n_visited);
     /* I3: the checked reader already aborted on a bad address or too many reads. */
-    FZ_CHECK(r->n_reads == ck->n_reads, "walker counted %u reads, reader saw %u", r->n_reads,
-             ck->n_reads);
+    (void)ck;
     /* I4 */
     for (uint32_t k = 0; k < r->n_frames; k++) {
         const uint8_t *hdr = spw_synth_ptr(s, out[k].code + L->ob_type, 16);
@@ -497,21 +496,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     spw_walk_result r1, r2;
     spw_walk(&args, &reader, &r1);
     oracle_result(&g, &ck, &r1, out1, max);
+    const uint32_t reads1 = ck.n_reads;
     fz_log("walk: %s, %u frames (limit %u), %u codes, -> %s/%s emitted %u visited %u reads %u\n",
            spw_flavor_name(g.s.flavor), g.n_frames, g.limit, g.n_codes,
            spw_status_name(r1.status), spw_reason_name(r1.reason), r1.n_frames, r1.n_visited,
-           r1.n_reads);
+           reads1);
 
     /* I5: purity, and the walker instantiated on the build's shape (the live handler's)
      * gives the same answer. */
     fz_checked_reset(&ck, FZ_WALK_READS_MAX, "walk (again)");
     args.frames = out2;
     spw_walk_shape_instance(&args, &reader, &r2);
-    FZ_CHECK(memcmp(&r1, &r2, sizeof r1) == 0 &&
+    FZ_CHECK(memcmp(&r1, &r2, sizeof r1) == 0 && ck.n_reads == reads1 &&
                  memcmp(out1, out2, r1.n_frames * sizeof out1[0]) == 0,
-             "two walks of the same image differ: %s/%s %u frames, then %s/%s %u frames",
-             spw_status_name(r1.status), spw_reason_name(r1.reason), r1.n_frames,
-             spw_status_name(r2.status), spw_reason_name(r2.reason), r2.n_frames);
+             "two walks of the same image differ: %s/%s %u frames %u reads, then %s/%s %u "
+             "frames %u reads",
+             spw_status_name(r1.status), spw_reason_name(r1.reason), r1.n_frames, reads1,
+             spw_status_name(r2.status), spw_reason_name(r2.reason), r2.n_frames, ck.n_reads);
 
     /* I6 */
     oracle_stack(&g, &r1, out1, max);

@@ -57,9 +57,9 @@ int main(void)
                            .tstate = t.tstate, .frames = frames, .max_frames = 64 };
     spw_walk_result res;
     spw_walk(&args, &reader, &res);
-    printf("thread %llu: %s%s%s, %u frames, %u reads\n", (unsigned long long)t.thread_id,
-           spw_status_name(res.status), res.reason ? " " : "", spw_reason_name(res.reason),
-           res.n_frames, res.n_reads);
+    printf("thread %llu: %s%s%s, %u frames emitted of %u followed\n",
+           (unsigned long long)t.thread_id, spw_status_name(res.status), res.reason ? " " : "",
+           spw_reason_name(res.reason), res.n_frames, res.n_visited);
     for (uint32_t i = 0; i < res.n_frames; i++) {
         spw_symbol sym;
         spw_symbolize(&layout, &reader, frames[i].code, frames[i].lasti, &sym);

@@ -5,6 +5,13 @@
 const spw_flavor fix_flavors[SPW_FLAVOR_COUNT_] = { SPW_FLAVOR_313, SPW_FLAVOR_313T,
                                                     SPW_FLAVOR_314, SPW_FLAVOR_314T };
 
+static int counting_read(void *ctx, uint64_t addr, void *dst, size_t len)
+{
+    fixture *f = ctx;
+    f->n_reads++;
+    return spw_synth_read(&f->s, addr, dst, len);
+}
+
 fixture *fix_new_arch(spw_flavor flavor, spw_arch arch)
 {
     fixture *f = calloc(1, sizeof *f);
@@ -12,8 +19,8 @@ fixture *fix_new_arch(spw_flavor flavor, spw_arch arch)
     f->arena = malloc(FIX_ARENA);
     assert_non_null(f->arena);
     assert_int_equal(spw_synth_init(&f->s, flavor, arch, FIX_BASE, f->arena, FIX_ARENA), 0);
-    f->reader.read = spw_synth_read;
-    f->reader.ctx = &f->s;
+    f->reader.read = counting_read;
+    f->reader.ctx = f;
     return f;
 }
 
@@ -42,19 +49,22 @@ spw_status fix_walk(fixture *f, uint64_t tstate, spw_frame *frames, uint32_t max
 {
     spw_walk_args a = { .layout = &f->s.layout, .code_type = f->s.code_type, .tstate = tstate,
                         .frames = frames, .max_frames = max };
+    f->n_reads = 0;
     spw_status st = spw_walk(&a, &f->reader, res);
+    const uint32_t n_reads = f->n_reads;
     assert_int_equal(st, res->status);
     /* Every walk of every test is also made by the walker instantiated on the build's shape
      * (what the live handler runs), which must agree on everything. */
     static spw_frame again[SPW_WALK_DEPTH_MAX];
     spw_walk_result r2;
     a.frames = again;
+    f->n_reads = 0;
     assert_int_equal(spw_walk_shape_instance(&a, &f->reader, &r2), st);
+    assert_int_equal(f->n_reads, n_reads);
     assert_int_equal(r2.status, res->status);
     assert_int_equal(r2.reason, res->reason);
     assert_int_equal(r2.n_frames, res->n_frames);
     assert_int_equal(r2.n_visited, res->n_visited);
-    assert_int_equal(r2.n_reads, res->n_reads);
     for (uint32_t i = 0; i < res->n_frames; i++) {
         assert_int_equal(again[i].code, frames[i].code);
         assert_int_equal(again[i].lasti, frames[i].lasti);

@@ -21,7 +21,8 @@
 typedef struct fixture {
     spw_synth s;
     uint8_t *arena;
-    spw_reader reader;
+    spw_reader reader;  /* reads the image, counting into n_reads */
+    uint32_t n_reads;   /* reads made by the last fix_walk() */
 } fixture;
 
 /* A fresh image of `flavor` (x86_64 unless arch given); fails the test if it cannot. */
@@ -32,7 +33,7 @@ void fix_free(fixture *f);
 /* A code object "fn<i>" in "mod.py" with `units` code units, lines firstline+unit. */
 uint64_t fix_code(fixture *f, const char *name, uint32_t units);
 
-/* Walk `tstate` with depth limit `max` into frames[]. */
+/* Walk `tstate` with depth limit `max` into frames[]; f->n_reads says how many reads. */
 spw_status fix_walk(fixture *f, uint64_t tstate, spw_frame *frames, uint32_t max,
                     spw_walk_result *res);
 
