@@ -52,36 +52,22 @@ SPW_ALWAYS_INLINE int spw_load_(spw_read_fn read, void *ctx, uint64_t addr, size
  * every one of them for every frame. Inlined, this struct lives in registers, or, when the
  * shape is a compile-time constant, in the instructions themselves. */
 typedef struct spw_walk_k_ {
+    spw_walk_shape s;
     spw_arch arch;
     uint64_t frame_bound, code_bound; /* spw_span_bound() of a frame and of a code header */
     uint64_t tag_keep;                /* ~executable_tag_mask */
     uint64_t code_type;
-    uint32_t current_frame, previous, executable, owner, instr_ptr, tlbc_index;
-    uint32_t ob_type, ob_size, co_code_adaptive, co_tlbc;
-    uint8_t owner_incomplete, owner_max, has_tlbc;
 } spw_walk_k_;
 
 SPW_ALWAYS_INLINE void spw_walk_k_init_(spw_walk_k_ *k, const spw_walk_shape *S, spw_arch arch,
                                         uint64_t code_type)
 {
+    k->s = *S;
     k->arch = arch;
     k->frame_bound = spw_span_bound(arch, S->frame_span);
     k->code_bound = spw_span_bound(arch, (uint64_t)S->ob_size + 8);
     k->tag_keep = ~S->executable_tag_mask;
     k->code_type = code_type;
-    k->current_frame = S->tstate_current_frame;
-    k->previous = S->frame_previous;
-    k->executable = S->frame_executable;
-    k->owner = S->frame_owner;
-    k->instr_ptr = S->frame_instr_ptr;
-    k->tlbc_index = S->frame_tlbc_index;
-    k->ob_type = S->ob_type;
-    k->ob_size = S->ob_size;
-    k->co_code_adaptive = S->co_code_adaptive;
-    k->co_tlbc = S->co_tlbc;
-    k->owner_incomplete = S->owner_incomplete;
-    k->owner_max = S->owner_max;
-    k->has_tlbc = S->has_tlbc;
 }
 
 /* Where the bytecode copy that instr_ptr points into starts. 3.14t threads may run their own
@@ -93,12 +79,12 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_bytecode_(const spw_walk_k_ *k, spw_read_f
 {
     uint64_t arr, size;
     if (tlbc_index == 0) {
-        *base = code + k->co_code_adaptive;
+        *base = code + k->s.co_code_adaptive;
         return SPW_REASON_NONE;
     }
     if (tlbc_index < 0) return SPW_REASON_INVALID_FRAME;
-    if (!spw_addr_ok(k->arch, code, (uint64_t)k->co_tlbc + 8, 8)) return SPW_REASON_INVALID_CODE;
-    if (spw_load_(read, ctx, code + k->co_tlbc, 8, &arr)) return SPW_REASON_UNREADABLE;
+    if (!spw_addr_ok(k->arch, code, (uint64_t)k->s.co_tlbc + 8, 8)) return SPW_REASON_INVALID_CODE;
+    if (spw_load_(read, ctx, code + k->s.co_tlbc, 8, &arr)) return SPW_REASON_UNREADABLE;
     /* _PyCodeArray: Py_ssize_t size; char *entries[size]. */
     if (!spw_addr_ok(k->arch, arr, 8 + 8 * (uint64_t)tlbc_index + 8, 8))
         return SPW_REASON_INVALID_CODE;
@@ -126,15 +112,15 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_code_(const spw_walk_k_ *k, spw_read_fn re
                                             spw_frame *out)
 {
     uint64_t instr, tlbc = 0, type, n_units, base = 0;
-    if (spw_load_(read, ctx, frame + k->instr_ptr, 8, &instr) ||
-        (k->has_tlbc && spw_load_(read, ctx, frame + k->tlbc_index, 4, &tlbc)))
+    if (spw_load_(read, ctx, frame + k->s.frame_instr_ptr, 8, &instr) ||
+        (k->s.has_tlbc && spw_load_(read, ctx, frame + k->s.frame_tlbc_index, 4, &tlbc)))
         return SPW_REASON_UNREADABLE;
     if (code == memo->code) {
         n_units = memo->n_units;
     } else {
         if (!spw_span_ok(code, k->code_bound)) return SPW_REASON_INVALID_CODE;
-        if (spw_load_(read, ctx, code + k->ob_type, 8, &type) ||
-            spw_load_(read, ctx, code + k->ob_size, 8, &n_units))
+        if (spw_load_(read, ctx, code + k->s.ob_type, 8, &type) ||
+            spw_load_(read, ctx, code + k->s.ob_size, 8, &n_units))
             return SPW_REASON_UNREADABLE;
 #ifndef SPW_PLANT_NO_CODE_CHECK
         if (type != k->code_type || n_units == 0 || n_units > SPW_CODE_UNITS_MAX)
@@ -188,11 +174,11 @@ SPW_ALWAYS_INLINE spw_status spw_walk_shaped(const spw_walk_shape *S, spw_arch a
     int cut = 0;                      /* a Python frame was left out by the depth limit */
     spw_code_memo_ memo = { 0, 0 };   /* code != 0 here, so nothing matches at first */
 
-    if (!spw_addr_ok(k.arch, a->tstate, (uint64_t)k.current_frame + 8, 8)) {
+    if (!spw_addr_ok(k.arch, a->tstate, (uint64_t)k.s.tstate_current_frame + 8, 8)) {
         why = SPW_REASON_INVALID_FRAME;
         goto done;
     }
-    if (spw_load_(read, ctx, a->tstate + k.current_frame, 8, &frame)) {
+    if (spw_load_(read, ctx, a->tstate + k.s.tstate_current_frame, 8, &frame)) {
         why = SPW_REASON_UNREADABLE;
         goto done;
     }
@@ -217,14 +203,14 @@ SPW_ALWAYS_INLINE spw_status spw_walk_shaped(const spw_walk_shape *S, spw_arch a
         /* Each field is read exactly once, then judged. From here on a drop counts this
          * frame as visited (`drop_visited`). */
         uint64_t previous, code, owner;
-        if (spw_load_(read, ctx, frame + k.previous, 8, &previous) ||
-            spw_load_(read, ctx, frame + k.executable, 8, &code) ||
-            spw_load_(read, ctx, frame + k.owner, 1, &owner)) {
+        if (spw_load_(read, ctx, frame + k.s.frame_previous, 8, &previous) ||
+            spw_load_(read, ctx, frame + k.s.frame_executable, 8, &code) ||
+            spw_load_(read, ctx, frame + k.s.frame_owner, 1, &owner)) {
             why = SPW_REASON_UNREADABLE;
             goto drop_visited;
         }
         code &= k.tag_keep;
-        if (SPW_LIKELY(owner < k.owner_incomplete)) { /* a Python frame, or one being set up */
+        if (SPW_LIKELY(owner < k.s.owner_incomplete)) { /* a Python frame, or one being set up */
             if (SPW_LIKELY(code != 0)) {
                 if (SPW_UNLIKELY(out == end)) {
                     cut = 1;
@@ -234,7 +220,7 @@ SPW_ALWAYS_INLINE spw_status spw_walk_shaped(const spw_walk_shape *S, spw_arch a
                     out++;
                 }
             }
-        } else if (owner > k.owner_max) {
+        } else if (owner > k.s.owner_max) {
             why = SPW_REASON_INVALID_FRAME;
             goto drop_visited;
         }

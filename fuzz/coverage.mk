@@ -3,8 +3,8 @@
 #
 # Everything is compiled once more with clang's source-based coverage (no sanitizers, so
 # the figures are about the code, not the instrumentation), run, merged and reported by
-# llvm-cov-14. Only core/*.c is reported (headers such as walk_body.h are counted where
-# unit tests) are reported.
+# llvm-cov-14. Only core/ is reported: each core/*.c, and walk_body.h on its own (its code
+# is counted in the files that instantiate it).
 
 FZ_COV := $(FZ)/cov
 FZ_COV_FLAGS := -O0 -g -fprofile-instr-generate -fcoverage-mapping
@@ -19,7 +19,7 @@ $(FZ)/obj/cov/%.o: %.c $(FZ_HDRS) $(wildcard tests/unit/support/*.h)
 FZ_COV_CORE_OBJS := $(patsubst %.c,$(FZ)/obj/cov/%.o,$(FZ_CORE_SRC))
 
 $(FZ_COV)/fuzz_%: $(FZ)/obj/cov/fuzz/fuzz_%.o $(FZ)/obj/cov/fuzz/replay_main.o \
-        $(FZ)/obj/cov/fuzz/checked_reader.o $(FZ_COV_CORE_OBJS)
+        $(patsubst %.c,$(FZ)/obj/cov/%.o,$(FZ_SUPPORT_SRC)) $(FZ_COV_CORE_OBJS)
 	@mkdir -p $(@D)
 	$(FZ_Q)$(FZ_CC) $(FZ_COV_FLAGS) $^ -o $@
 

@@ -247,12 +247,22 @@ static void test_unchecked_chase_matches_walker(void **state)
         assert_int_equal(fix_walk(f, ts, out, MAXF, &r), SPW_WALK_OK);
         assert_int_equal(r.n_frames, 40);
         const spw_walk_shape sh = spw_walk_shape_of(&f->s.layout);
-        assert_int_equal(spw_chase_unchecked(&sh, spw_synth_read, &f->s, ts, chased, MAXF), 40);
-        for (uint32_t k = 0; k < 40; k++) {
-            assert_int_equal(chased[k].code, out[k].code);
-            assert_int_equal(chased[k].lasti, out[k].lasti);
+        /* on the build's compiled-in shape, and on the run-time one */
+        const spw_flavor known[2] = { spw_walk_shape_flavor(&sh), SPW_FLAVOR_COUNT_ };
+        for (int j = 0; j < 2; j++) {
+            memset(chased, 0, sizeof chased);
+            assert_int_equal(spw_chase_known(known[j], &f->s.layout, spw_synth_read, &f->s, ts,
+                                             chased, MAXF),
+                             40);
+            for (uint32_t k = 0; k < 40; k++) {
+                assert_int_equal(chased[k].code, out[k].code);
+                assert_int_equal(chased[k].lasti, out[k].lasti);
+            }
         }
         assert_int_equal(spw_chase_unchecked(&sh, spw_synth_read, &f->s, ts, chased, 7), 7);
+        /* a read the reader cannot serve ends the chase */
+        spw_synth_poke(&f->s, fr[30] + f->s.layout.frame_previous, FIX_BASE + FIX_ARENA + 4096, 8);
+        assert_int_equal(spw_chase_unchecked(&sh, spw_synth_read, &f->s, ts, chased, MAXF), 31);
         fix_free(f);
     }
 }
