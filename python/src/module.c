@@ -116,6 +116,29 @@ static PyObject *py_test_pretend(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* _test_walker("runtime") / _test_walker(None): make every walk after it (the test entries
+ * now, the handler's from the next start()) read this interpreter's offsets at run time, as
+ * for an interpreter whose frame layout matches no compiled-in shape, or go back to the
+ * compiled-in one. */
+static PyObject *py_test_walker(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (load_layout() != 0) return NULL;
+    if (spp_is_active()) {
+        PyErr_SetString(PyExc_RuntimeError, "spprof: _test_walker while profiling");
+        return NULL;
+    }
+    if (arg == Py_None) {
+        spp_target_init(&g_target, &g_target.layout, code_type_addr());
+    } else if (PyUnicode_Check(arg) && PyUnicode_CompareWithASCIIString(arg, "runtime") == 0) {
+        g_target.flavor = SPW_FLAVOR_COUNT_;
+    } else {
+        PyErr_SetString(PyExc_ValueError, "_test_walker takes 'runtime' or None");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* The audit hook: `threading` and `_thread` raise these events just before a new thread
  * gets its thread state. Installed once, at the first start(); a no-op when not profiling. */
 static int audit_hook(const char *event, PyObject *args, void *data)
@@ -550,6 +573,8 @@ static PyMethodDef methods[] = {
     { "_walk_crafted", py_walk_crafted, METH_NOARGS, "Test: walk a chain into a PROT_NONE page." },
     { "_feed_crafted", py_feed_crafted, METH_O, "Test: make this thread's samples walk the crafted chain." },
     { "_bench", py_bench, METH_VARARGS, "Benchmark: chase / walk / sample costs on this stack." },
+    { "_test_walker", py_test_walker, METH_O,
+      "Test: _test_walker('runtime') walks with run-time offsets; _test_walker(None) undoes it." },
     { "_test_pretend", py_test_pretend, METH_VARARGS,
       "Test: _test_pretend(version_hex, blob=None) makes start() judge another interpreter." },
     { NULL, NULL, 0, NULL },

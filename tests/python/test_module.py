@@ -1,6 +1,7 @@
 """The extension loads, keeps the GIL off, reads its own layout and walks its own thread."""
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -64,6 +65,36 @@ def test_walk_self_matches_getframe():
     assert (status, reason) == ("ok", "")
     assert [tuple(f) for f in frames] == expected
     assert frames[0][0] == "Deep.method"
+
+
+def _busy(seconds):
+    end = time.thread_time() + seconds
+    x = 0
+    while time.thread_time() < end:
+        x += 1
+    return x
+
+
+def test_runtime_offsets_walker_sees_what_the_compiled_in_one_sees():
+    """An interpreter whose frame layout matches no compiled-in shape is walked with offsets
+    read at run time. Forced onto that walker, the walk of this stack and a live profile
+    must come out as they do with the compiled-in one."""
+    compiled_in = _native.layout_info()["walker"]
+    try:
+        _native._test_walker("runtime")
+        assert _native.layout_info()["walker"] == "runtime"
+        expected, (status, reason, frames) = Deep().method(20)
+        assert (status, reason) == ("ok", "")
+        assert [tuple(f) for f in frames] == expected
+        spprof.start(interval_ms=1)
+        _busy(0.2)
+        profile = spprof.stop()
+        st = spprof.stats()
+        assert st["samples_captured"] >= 0.9 * st["timer_expirations"] > 0, st
+        assert any(f.function.endswith("_busy") for s in profile.stacks for f in s.frames)
+    finally:
+        _native._test_walker(None)
+    assert _native.layout_info()["walker"] == compiled_in
 
 
 def test_walk_self_depth_limit():
