@@ -11,39 +11,25 @@ spw_status spw_walk(const spw_walk_args *args, const spw_reader *reader, spw_wal
     return spw_walk_body(args, reader->read, reader->ctx, res);
 }
 
+/* A field added to spw_walk_shape must join SPW_WALK_SHAPE_FIELDS, which copies, compares and
+ * tests them all; this trips when the struct grows. */
+_Static_assert(sizeof(spw_walk_shape) == 64, "update SPW_WALK_SHAPE_FIELDS");
+
 spw_walk_shape spw_walk_shape_of(const spw_layout *L)
 {
-    spw_walk_shape S = {
-        .tstate_current_frame = L->tstate_current_frame,
-        .frame_previous = L->frame_previous,
-        .frame_executable = L->frame_executable,
-        .frame_instr_ptr = L->frame_instr_ptr,
-        .frame_owner = L->frame_owner,
-        .frame_tlbc_index = L->frame_tlbc_index,
-        .frame_span = L->frame_span,
-        .ob_type = L->ob_type,
-        .ob_size = L->ob_size,
-        .co_code_adaptive = L->co_code_adaptive,
-        .co_tlbc = L->co_tlbc,
-        .executable_tag_mask = L->executable_tag_mask,
-        .owner_incomplete = L->owner_incomplete,
-        .owner_max = L->owner_max,
-        .has_tlbc = L->has_tlbc,
-    };
+    spw_walk_shape S;
+#define COPY(field) S.field = L->field;
+    SPW_WALK_SHAPE_FIELDS(COPY)
+#undef COPY
     return S;
 }
 
+/* Field by field: padding is not guaranteed to be zero. */
 static int shape_equal(const spw_walk_shape *a, const spw_walk_shape *b)
 {
-    return a->tstate_current_frame == b->tstate_current_frame &&
-           a->frame_previous == b->frame_previous && a->frame_executable == b->frame_executable &&
-           a->frame_instr_ptr == b->frame_instr_ptr && a->frame_owner == b->frame_owner &&
-           a->frame_tlbc_index == b->frame_tlbc_index && a->frame_span == b->frame_span &&
-           a->ob_type == b->ob_type && a->ob_size == b->ob_size &&
-           a->co_code_adaptive == b->co_code_adaptive && a->co_tlbc == b->co_tlbc &&
-           a->executable_tag_mask == b->executable_tag_mask &&
-           a->owner_incomplete == b->owner_incomplete && a->owner_max == b->owner_max &&
-           a->has_tlbc == b->has_tlbc;
+#define SAME(field) a->field == b->field &&
+    return SPW_WALK_SHAPE_FIELDS(SAME) 1;
+#undef SAME
 }
 
 spw_flavor spw_walk_shape_flavor(const spw_walk_shape *s)

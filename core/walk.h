@@ -83,6 +83,12 @@ typedef struct spw_walk_shape {
     uint8_t owner_incomplete, owner_max, has_tlbc;
 } spw_walk_shape;
 
+/* Every field of a shape, named as in spw_layout (an X-macro: copy, compare, test). */
+#define SPW_WALK_SHAPE_FIELDS(X)                                                               \
+    X(tstate_current_frame) X(frame_previous) X(frame_executable) X(frame_instr_ptr)           \
+    X(frame_owner) X(frame_tlbc_index) X(frame_span) X(ob_type) X(ob_size) X(co_code_adaptive) \
+    X(co_tlbc) X(executable_tag_mask) X(owner_incomplete) X(owner_max) X(has_tlbc)
+
 /* The walk shape of a layout. */
 spw_walk_shape spw_walk_shape_of(const spw_layout *L);
 

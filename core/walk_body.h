@@ -271,7 +271,7 @@ SPW_ALWAYS_INLINE spw_status spw_walk_body(const spw_walk_args *a, spw_read_fn r
 
 /* The walk shapes of the known builds, as constants (the same on x86-64 and ARM64: LP64, and
  * nothing before these fields depends on the architecture). Called with a constant flavour
- * it folds away. tests/unit/test_layout.c checks each against its build's real blob. */
+ * it folds away. tests/unit/test_walk.c checks each against its build's real blob. */
 SPW_ALWAYS_INLINE spw_walk_shape spw_walk_shape_known(spw_flavor f)
 {
     /* Every build: _PyInterpreterFrame starts with f_executable, previous; instr_ptr at 56;

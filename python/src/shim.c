@@ -273,14 +273,17 @@ static uint64_t now_ns(void)
 }
 
 /* ---- the walk, guarded ---------------------------------------------------------------------
- * sigsetjmp(.., 0) saves no signal mask (no syscall: a few ns). The previous recovery point
- * is kept and restored, so a sample taken while this thread was itself inside a guarded
- * region (a test entry, say) nests correctly. */
+ * The walker on direct loads, instantiated on every known build's frame layout plus the one
+ * that reads offsets at run time; `flavor` picks one per walk. Out of line, so none of its
+ * locals lives across walk_guarded's sigsetjmp. */
 static NOINLINE void walk_live(spw_flavor flavor, const spw_walk_args *a, spw_walk_result *r)
 {
     spw_walk_known(flavor, SPW_ARCH_HOST, a, live_read, NULL, r);
 }
 
+/* sigsetjmp(.., 0) saves no signal mask (no syscall: a few ns). The previous recovery point
+ * is kept and restored, so a sample taken while this thread was itself inside a guarded
+ * region (a test entry, say) nests correctly. */
 static NOINLINE void walk_guarded(const spw_walk_args *a, spw_flavor flavor, int tid,
                                   spw_walk_result *r)
 {

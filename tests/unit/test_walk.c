@@ -203,10 +203,6 @@ static void test_span_check_matches_addr_ok(void **state)
 /* The shapes compiled into walk_body.h are exactly those of the real blobs, each is found by
  * spw_walk_shape_flavor(), and a change to any one field makes a shape unknown (so a patch
  * release that moved a field is walked with run-time offsets, never with stale constants). */
-#define SHAPE_FIELDS(X)                                                                        \
-    X(tstate_current_frame) X(frame_previous) X(frame_executable) X(frame_instr_ptr)           \
-    X(frame_owner) X(frame_tlbc_index) X(frame_span) X(ob_type) X(ob_size) X(co_code_adaptive) \
-    X(co_tlbc) X(executable_tag_mask) X(owner_incomplete) X(owner_max) X(has_tlbc)
 static void test_known_shapes_are_the_builds(void **state)
 {
     (void)state;
@@ -215,7 +211,7 @@ static void test_known_shapes_are_the_builds(void **state)
         fixture *fx = fix_new(f);
         const spw_walk_shape S = spw_walk_shape_of(&fx->s.layout), K = spw_walk_shape_known(f);
 #define SAME(field) assert_int_equal(K.field, S.field);
-        SHAPE_FIELDS(SAME)
+        SPW_WALK_SHAPE_FIELDS(SAME)
 #undef SAME
         assert_int_equal(spw_walk_shape_flavor(&S), f);
 #define CHANGED(field)                                                                         \
@@ -224,7 +220,7 @@ static void test_known_shapes_are_the_builds(void **state)
         T.field += 1;                                                                          \
         assert_int_equal(spw_walk_shape_flavor(&T), SPW_FLAVOR_COUNT_);                        \
     }
-        SHAPE_FIELDS(CHANGED)
+        SPW_WALK_SHAPE_FIELDS(CHANGED)
 #undef CHANGED
         fix_free(fx);
     }
