@@ -49,11 +49,11 @@ typedef struct spw_frame {
 #define SPW_CODE_UNITS_MAX (1u << 28)
 /* Nor a thread-local bytecode array with more copies than this. */
 #define SPW_TLBC_MAX (1u << 16)
-/* Reads one walk can make at most: the tstate; per followed frame previous, executable and
- * owner; per emitted frame also instr_ptr, tlbc_index, ob_type and ob_size (not when it runs
+/* Reads one walk can make at most: the tstate; per followed frame previous, executable,
+ * owner, instr_ptr and tlbc_index; per emitted frame ob_type and ob_size (not when it runs
  * the same code object as the frame emitted before it) and up to three reads of the
  * thread-local bytecode array. The fuzzers' reader holds the walker to this bound. */
-#define SPW_WALK_READS_MAX (1u + 3u * SPW_WALK_BUDGET + 7u * SPW_WALK_DEPTH_MAX)
+#define SPW_WALK_READS_MAX (1u + 5u * SPW_WALK_BUDGET + 5u * SPW_WALK_DEPTH_MAX)
 
 typedef struct spw_walk_result {
     spw_status status;

@@ -46,7 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Static: the arena is the target's whole address space, reused for every input. */
 static uint8_t arena[ARENA_CAP] __attribute__((aligned(64)));
 static uint8_t pristine[ARENA_CAP]; /* the arena as generated, before any corruption */
-static uint64_t frames[MAX_FRAMES];
+static uint64_t frames[MAX_FRAMES];     /* by position in the chain, innermost first */
+static uint32_t by_address[MAX_FRAMES]; /* chain positions, lowest address first */
 static uint32_t seen[MAX_FRAMES]; /* cycle finding in the oracle: stamp of the last visit */
 static uint32_t stamp;
 static spw_frame out1[SPW_WALK_DEPTH_MAX], out2[SPW_WALK_DEPTH_MAX], expect[SPW_WALK_DEPTH_MAX];
@@ -92,6 +93,21 @@ static const struct { spw_arch arch; uint64_t base; } PLACES[] = {
 };
 
 static uint64_t frame_at(const gen *g, uint32_t i) { return g->n_frames ? frames[i % g->n_frames] : 0; }
+
+/* The chain position of the a-th frame allocated (the a-th lowest address) of n.
+ *   order 0: rising, the innermost frame lowest (every step goes up: the walker searches its
+ *            window on every frame);
+ *   order 1: falling, as CPython's data stack puts a callee above its caller (the walker's
+ *            fast loop takes these);
+ *   order 2: falling within chunks of `chunk` frames, each chunk above the one before it, as
+ *            when the data stack moves to a new chunk (both loops, and the hand-overs). */
+static uint32_t chain_position(unsigned order, uint32_t chunk, uint32_t n, uint32_t a)
+{
+    if (order == 0) return a;
+    if (order == 1) return n - 1 - a;
+    const uint32_t top = (a / chunk + 1) * chunk; /* one past the chunk's last position */
+    return (top < n ? top : n) - 1 - a % chunk;
+}
 
 /* An address that some rule of the walker must refuse, or that the reader cannot serve,
  * or that points at the wrong thing. `near` is a real object to be off by a little from. */
@@ -157,10 +173,16 @@ static int generate(gen *g, const uint8_t *data, size_t size)
     g->strs[0] = spw_synth_str(s, "name");
     g->strs[1] = spw_synth_str_kind(s, cps, 3, 4, 0);
 
-    /* The chain, innermost first. Mostly short; a long one tests Brent and the budget. */
+    /* The chain, innermost first. Mostly short; a long one tests Brent and the budget. The
+     * same byte picks how addresses run along it (chain_position()): frames[i] is the i-th
+     * frame of the chain, allocated in address order. */
     uint8_t n = fz_u8(fp);
     g->n_frames = n < 248 ? n % 40u : (uint32_t)fz_range(fp, 0, MAX_FRAMES);
-    for (uint32_t i = 0; i < g->n_frames; i++) {
+    const unsigned order = (n < 248 ? n / 40u : n - 248u) % 3u;
+    const uint32_t chunk = order == 2 ? 1 + fz_pick(fp, 48) : 0;
+    for (uint32_t a = 0; a < g->n_frames; a++) {
+        const uint32_t i = chain_position(order, chunk, g->n_frames, a);
+        by_address[a] = i;
         gen_frame *f = &gframes[i];
         uint8_t k = fz_u8(fp);
         unsigned kind = (k >> 4) & 15;
@@ -369,13 +391,13 @@ FZ_ORACLE static int oracle_frame_clean(const gen *g, uint32_t i)
 
 FZ_ORACLE static int32_t oracle_frame_index(const gen *g, uint64_t addr)
 {
-    uint32_t lo = 0, hi = g->n_frames; /* frames[] is ascending: allocated in order */
+    uint32_t lo = 0, hi = g->n_frames; /* by_address[] is ascending: allocated in order */
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (frames[mid] < addr) lo = mid + 1;
+        if (frames[by_address[mid]] < addr) lo = mid + 1;
         else hi = mid;
     }
-    return lo < g->n_frames && frames[lo] == addr ? (int32_t)lo : -1;
+    return lo < g->n_frames && frames[by_address[lo]] == addr ? (int32_t)by_address[lo] : -1;
 }
 
 FZ_ORACLE static void oracle_stack(const gen *g, const spw_walk_result *r, const spw_frame *out,

@@ -105,15 +105,20 @@ static void test_budget_truncates_long_acyclic_chain(void **state)
     fix_free(f);
 }
 
-/* A chain of `tail` frames leading into a loop of `loop` frames. */
-static void check_cycle(spw_flavor flavor, uint32_t tail, uint32_t loop, uint32_t max)
+/* A chain of `tail` frames leading into a loop of `loop` frames, its addresses rising along
+ * the chain (every step goes up: the careful loop searches its window at each) or falling
+ * (only the step that closes the loop goes up: the fast loop takes the rest, and its
+ * tortoise check must catch a loop longer than the window). */
+static void check_cycle(spw_flavor flavor, uint32_t tail, uint32_t loop, uint32_t max,
+                        int falling)
 {
     fixture *f = fix_new(flavor);
     uint64_t code = fix_code(f, "loop", 8);
     uint32_t n = tail + loop;
     uint64_t *fr = calloc(n, sizeof *fr);
     assert_non_null(fr);
-    for (uint32_t k = 0; k < n; k++) fr[k] = spw_synth_frame(&f->s, code, 0, 0, 0, 0);
+    for (uint32_t k = 0; k < n; k++)
+        fr[falling ? n - 1 - k : k] = spw_synth_frame(&f->s, code, 0, 0, 0, 0);
     for (uint32_t k = 0; k + 1 < n; k++)
         spw_synth_poke(&f->s, fr[k] + f->s.layout.frame_previous, fr[k + 1], 8);
     spw_synth_poke(&f->s, fr[n - 1] + f->s.layout.frame_previous, fr[tail], 8);
@@ -132,13 +137,14 @@ static void check_cycle(spw_flavor flavor, uint32_t tail, uint32_t loop, uint32_
 static void test_cycles(void **state)
 {
     (void)state;
-    static const uint32_t lengths[] = { 1, 2, 8, 9, 300, 5000 };
+    static const uint32_t lengths[] = { 1, 2, 8, 9, 10, 33, 81, 100, 300, 5000 };
     for (int i = 0; i < SPW_FLAVOR_COUNT_; i++)
-        for (size_t j = 0; j < sizeof lengths / sizeof lengths[0]; j++) {
-            check_cycle(fix_flavors[i], 0, lengths[j], MAXF);
-            check_cycle(fix_flavors[i], 3, lengths[j], MAXF);
-            check_cycle(fix_flavors[i], 1000, lengths[j], 4);  /* far past the depth limit */
-        }
+        for (size_t j = 0; j < sizeof lengths / sizeof lengths[0]; j++)
+            for (int falling = 0; falling < 2; falling++) {
+                check_cycle(fix_flavors[i], 0, lengths[j], MAXF, falling);
+                check_cycle(fix_flavors[i], 3, lengths[j], MAXF, falling);
+                check_cycle(fix_flavors[i], 1000, lengths[j], 4, falling); /* past the limit */
+            }
 }
 
 static void test_short_cycle_caught_at_first_repeat(void **state)
@@ -166,6 +172,82 @@ static void test_short_cycle_caught_at_first_repeat(void **state)
             assert_int_equal(r.n_visited, loop);
             fix_free(f);
         }
+}
+
+/* The a-th frame allocated (the a-th lowest address) of n is this position in the chain:
+ * order 0 rising, 1 falling (CPython's data stack), 2 falling in chunks of `chunk` frames,
+ * each chunk above the one before (the data stack moving to a new chunk). */
+static uint32_t chain_position(int order, uint32_t chunk, uint32_t n, uint32_t a)
+{
+    if (order == 0) return a;
+    if (order == 1) return n - 1 - a;
+    const uint32_t top = (a / chunk + 1) * chunk;
+    return (top < n ? top : n) - 1 - a % chunk;
+}
+
+/* The careful loop and the fast one must give the same answers, wherever the walk passes
+ * from one to the other: at every power-of-two step, at each rise in address and the 8
+ * steps after it, at the depth limit, with frames to skip inside a fast run. Against the
+ * stack as built, for every address order, length and limit around those edges. */
+static void test_hand_overs_change_nothing(void **state)
+{
+    (void)state;
+    static const uint32_t lengths[] = { 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40,
+                                        63, 64, 65, 127, 128, 129, 255, 256, 257 };
+    static const uint32_t chunks[] = { 1, 2, 3, 7, 8, 9, 16, 50 };
+    enum { N = 257 };
+    fixture *f = fix_new(SPW_FLAVOR_313T);
+    uint64_t codes[3] = { fix_code(f, "a", 300), fix_code(f, "b", 300), fix_code(f, "c", 300) };
+    uint64_t *fr = calloc(N, sizeof *fr);
+    spw_frame *want = calloc(N, sizeof *want), *out = calloc(N + 1, sizeof *out);
+    assert_true(fr && want && out);
+    size_t mark = f->s.used; /* each stack is built afresh from here */
+    for (int order = 0; order < 3; order++)
+        for (size_t ci = 0; ci < (order == 2 ? sizeof chunks / sizeof chunks[0] : 1); ci++)
+            for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++)
+                for (int skips = 0; skips < 2; skips++) {
+                    const uint32_t n = lengths[li];
+                    f->s.used = mark;
+                    uint32_t n_want = 0;
+                    for (uint32_t a = 0; a < n; a++) {
+                        const uint32_t i = chain_position(order, chunks[ci], n, a);
+                        /* One code object for runs of 1-3 frames; with skips, a NULL
+                         * executable every 5th frame and a C-stack frame every 7th. */
+                        const uint64_t code = skips && i % 5 == 4 ? 0 : codes[(i / (1 + i % 3)) % 3];
+                        const uint8_t owner = skips && i % 7 == 6 ? 3 : 0;
+                        fr[i] = spw_synth_frame(&f->s, code, i % 300, owner, 0, 0);
+                        assert_int_not_equal(fr[i], 0);
+                    }
+                    for (uint32_t i = 0; i < n; i++) {
+                        if (i + 1 < n)
+                            spw_synth_poke(&f->s, fr[i] + f->s.layout.frame_previous, fr[i + 1], 8);
+                        const int skipped = skips && (i % 5 == 4 || i % 7 == 6);
+                        if (!skipped) {
+                            want[n_want].code = codes[(i / (1 + i % 3)) % 3];
+                            want[n_want++].lasti = i % 300;
+                        }
+                    }
+                    const uint64_t ts = spw_synth_tstate(&f->s, fr[0], 1, 2);
+                    const uint32_t limits[] = { 0, 1, n_want ? n_want - 1 : 0, n_want, n_want + 1,
+                                                n_want / 2, 3, 64 };
+                    for (size_t k = 0; k < sizeof limits / sizeof limits[0]; k++) {
+                        const uint32_t max = limits[k];
+                        spw_walk_result r;
+                        fix_walk(f, ts, out, max, &r);
+                        const uint32_t n_out = n_want < max ? n_want : max;
+                        assert_int_equal(r.status, n_want > max ? SPW_WALK_TRUNCATED : SPW_WALK_OK);
+                        assert_int_equal(r.n_visited, n);
+                        assert_int_equal(r.n_frames, n_out);
+                        for (uint32_t j = 0; j < n_out; j++) {
+                            assert_int_equal(out[j].code, want[j].code);
+                            assert_int_equal(out[j].lasti, want[j].lasti);
+                        }
+                    }
+                }
+    free(fr);
+    free(want);
+    free(out);
+    fix_free(f);
 }
 
 /* spw_span_ok() with spw_span_bound() is spw_addr_ok(.., 8) split in two: same answers at
@@ -621,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_budget_truncates_long_acyclic_chain),
         cmocka_unit_test(test_cycles),
         cmocka_unit_test(test_short_cycle_caught_at_first_repeat),
+        cmocka_unit_test(test_hand_overs_change_nothing),
         cmocka_unit_test(test_span_check_matches_addr_ok),
         cmocka_unit_test(test_known_shapes_are_the_builds),
         cmocka_unit_test(test_unchecked_chase_matches_walker),
