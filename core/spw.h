@@ -24,6 +24,16 @@
 #define SPW_LIKELY(x) (x)
 #define SPW_ALWAYS_INLINE static inline
 #endif
+/* Rarer than SPW_UNLIKELY says (which compilers take as 1 in 10): the exits of a loop that
+ * should run for hundreds of rounds, so the compiler gives that loop the registers. */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_expect_with_probability)
+#define SPW_RARELY(x) __builtin_expect_with_probability(!!(x), 0, 0.999)
+#endif
+#endif
+#ifndef SPW_RARELY
+#define SPW_RARELY(x) SPW_UNLIKELY(x)
+#endif
 
 /* Architecture of the process whose memory is being read. The numeric values are part of
  * the snapshot format (docs/snapshot-format.md); never renumber them. */

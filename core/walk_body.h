@@ -81,7 +81,7 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_bytecode_(const spw_walk_k_ *k, spw_read_f
                                                 int32_t tlbc_index, uint64_t *base)
 {
     uint64_t arr, size;
-    if (tlbc_index == 0) {
+    if (SPW_LIKELY(tlbc_index == 0)) {
         *base = code + k->s.co_code_adaptive;
         return SPW_REASON_NONE;
     }
@@ -143,13 +143,13 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_frame_(const spw_walk_k_ *k, spw_read_fn r
         n_units = memo->n_units;
     } else {
         uint64_t type;
-        if (SPW_UNLIKELY(!spw_span_ok(code, k->bound)))
+        if (SPW_RARELY(!spw_span_ok(code, k->bound)))
             return code == 0 ? SPW_REASON_NONE : SPW_REASON_INVALID_CODE;
         if (spw_load_(read, ctx, code + k->s.ob_type, 8, &type) ||
             spw_load_(read, ctx, code + k->s.ob_size, 8, &n_units))
             return SPW_REASON_UNREADABLE;
 #ifndef SPW_PLANT_NO_CODE_CHECK
-        if (type != k->code_type || n_units - 1 >= SPW_CODE_UNITS_MAX) /* 0 wraps */
+        if (SPW_RARELY(type != k->code_type || n_units - 1 >= SPW_CODE_UNITS_MAX)) /* 0 wraps */
             return SPW_REASON_INVALID_CODE;
 #else
         (void)type;
@@ -158,13 +158,13 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_frame_(const spw_walk_k_ *k, spw_read_fn r
         memo->n_units = n_units;
     }
     spw_reason why = spw_walk_bytecode_(k, read, ctx, code, (int32_t)(uint32_t)tlbc, &base);
-    if (why != SPW_REASON_NONE) return why;
+    if (SPW_RARELY(why != SPW_REASON_NONE)) return why;
     /* lasti = (instr - base) / 2, rotated rather than shifted: an odd offset sets the top
      * bit and an instr below base wraps, so one compare rejects both along with the past-
      * the-end ones. */
     uint64_t off = instr - base;
     uint64_t lasti = (off >> 1) | (off << 63);
-    if (lasti >= n_units) return SPW_REASON_INVALID_FRAME;
+    if (SPW_RARELY(lasti >= n_units)) return SPW_REASON_INVALID_FRAME;
     (*out)->code = code;
     (*out)->lasti = (uint32_t)lasti; /* < n_units <= SPW_CODE_UNITS_MAX */
     (*out)++;
@@ -287,27 +287,27 @@ careful:
 fast:
     for (;;) {
         /* The end of the chain or a bad pointer: the careful loop says which. */
-        if (SPW_UNLIKELY(!spw_span_ok(frame, k.bound))) {
+        if (SPW_RARELY(!spw_span_ok(frame, k.bound))) {
             search_until = 0; /* no change in effect (the count is past it), but the */
             goto careful;
         }
 #ifndef SPW_PLANT_NO_CYCLE_CHECK
-        if (SPW_UNLIKELY(frame == tortoise)) {
+        if (SPW_RARELY(frame == tortoise)) {
             why = SPW_REASON_CYCLE;
             goto done;
         }
 #endif
         recent[n_visited & 7] = frame;
         why = spw_walk_frame_(&k, read, ctx, frame, 0, &memo, &out, end, res, &previous);
-        if (SPW_UNLIKELY(why != SPW_REASON_NONE)) goto drop_visited;
-        if (SPW_UNLIKELY(n_visited == event)) {
+        if (SPW_RARELY(why != SPW_REASON_NONE)) goto drop_visited;
+        if (SPW_RARELY(n_visited == event)) {
             search_until = 0; /* compiler need not keep it in a register in this loop */
             goto stepped;
         }
         n_visited++;
         const int rose = previous >= frame;
         frame = previous;
-        if (SPW_UNLIKELY(rose)) {
+        if (SPW_RARELY(rose)) {
             search_until = n_visited + 8;
             goto careful;
         }
