@@ -92,13 +92,20 @@ SPW_ALWAYS_INLINE uint64_t spw_span_bound(spw_arch arch, uint64_t len)
     return ((limit - len - SPW_ADDR_MIN) >> 3) + 1;
 }
 
-SPW_ALWAYS_INLINE int spw_span_ok(uint64_t addr, uint64_t bound)
+/* The rotated value spw_span_ok() compares. Between aligned addresses it keeps their order,
+ * so key(a) < key(b) with b valid says both that a is valid and that a is below b. */
+SPW_ALWAYS_INLINE uint64_t spw_span_key(uint64_t addr)
 {
     uint64_t x = addr - SPW_ADDR_MIN;
 #ifdef SPW_PLANT_NO_ALIGN_CHECK
     x &= ~(uint64_t)7;
 #endif
-    return ((x >> 3) | (x << 61)) < bound;
+    return (x >> 3) | (x << 61);
+}
+
+SPW_ALWAYS_INLINE int spw_span_ok(uint64_t addr, uint64_t bound)
+{
+    return spw_span_key(addr) < bound;
 }
 
 /* Name of an architecture ("x86_64", "aarch64", "unknown"). */
