@@ -291,19 +291,22 @@ fast:
     key = spw_span_key(frame);
     if (SPW_RARELY(key >= k.bound)) goto careful; /* the end of the chain, or a bad pointer */
     /* One step of the fast loop, written twice in it: unrolled, the compiler can alternate
-     * registers between the two instead of copying values back at the end of each step. */
+     * registers between the two instead of copying values back at the end of each step.
+     * T: compare the frame with Brent's tortoise. A fast run only goes down, so when the
+     * tortoise lies above the run's first frame (or there is none yet) no frame of the run
+     * can be it, and the loop without the compare takes the run. */
 #ifndef SPW_PLANT_NO_CYCLE_CHECK
-#define SPW_FAST_TORTOISE_                                                                     \
-    if (SPW_RARELY(frame == tortoise)) {                                                       \
+#define SPW_FAST_TORTOISE_(T)                                                                  \
+    if (T && SPW_RARELY(frame == tortoise)) {                                                  \
         why = SPW_REASON_CYCLE;                                                                \
         goto done;                                                                             \
     }
 #else
-#define SPW_FAST_TORTOISE_
+#define SPW_FAST_TORTOISE_(T)
 #endif
-#define SPW_FAST_STEP_                                                                         \
+#define SPW_FAST_STEP_(T)                                                                      \
     {                                                                                          \
-        SPW_FAST_TORTOISE_                                                                     \
+        SPW_FAST_TORTOISE_(T)                                                                  \
         recent[n_visited & 7] = frame;                                                         \
         why = spw_walk_frame_(&k, read, ctx, frame, 0, &memo, &out, end, res, &previous);     \
         if (SPW_RARELY(why != SPW_REASON_NONE)) goto drop_visited;                             \
@@ -314,9 +317,15 @@ fast:
         frame = previous;                                                                      \
         key = next_key;                                                                        \
     }
+    if (SPW_LIKELY(tortoise - 1 >= frame)) { /* above the run, or 0: none yet */
+        for (;;) {
+            SPW_FAST_STEP_(0)
+            SPW_FAST_STEP_(0)
+        }
+    }
     for (;;) {
-        SPW_FAST_STEP_
-        SPW_FAST_STEP_
+        SPW_FAST_STEP_(1)
+        SPW_FAST_STEP_(1)
     }
 #undef SPW_FAST_STEP_
 #undef SPW_FAST_TORTOISE_
