@@ -195,16 +195,17 @@ SPW_ALWAYS_INLINE int spw_in_window_(const uint64_t recent[8], uint64_t frame)
  * every frame. Most frames need less, and the fast loop takes those: while each step goes
  * down in address (rule 3: then the window cannot hold the frame), there is room in the
  * output and the memo holds a code object, it leaves out the window, the depth limit and the
- * NULL-executable test, and keeps Brent's tortoise. It hands back to the careful loop
+ * NULL-executable test, and Brent's tortoise unless it lies below the run. It hands back to
+ * the careful loop
  *   - at a step that does not go down (the window is searched for the next 8);
  *   - at a power-of-two step or the last frame there is room for, where the careful loop
  *     finishes the step (`stepped`: the tortoise's jump, the budget);
  *   - at a frame pointer that fails rule 2, the end of the chain among them, which the
  *     careful loop then reports.
  * Both loops apply the rules in the same order to the same bytes, so which one took a frame
- * changes nothing in the result, only its cost: about 28 instructions a frame in the fast
- * loop when the memo holds the frame's code object, 38 when it does not (3.13t; the chase
- * takes 21). tests/unit/test_walk.c holds the two to the same answers at every kind of
+ * changes nothing in the result, only its cost: about 27 instructions a frame in the fast
+ * loop when the memo holds the frame's code object, 37 when it does not (3.13t; the chase
+ * takes about 20). tests/unit/test_walk.c holds the two to the same answers at every kind of
  * hand-over. */
 SPW_ALWAYS_INLINE spw_status spw_walk_shaped(const spw_walk_shape *S, spw_arch arch,
                                              const spw_walk_args *a, spw_read_fn read, void *ctx,
