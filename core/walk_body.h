@@ -105,7 +105,11 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_bytecode_(const spw_walk_k_ *k, spw_read_f
  * would mean the frames naming it are stale as well; the consumer checks the type again
  * before symbolizing.) */
 typedef struct spw_code_memo_ {
-    uint64_t code, n_units;
+    uint64_t raw;     /* the executable as read: a frame that holds the same bits runs it */
+    uint64_t code;    /* ... which is this code object (the tag bits cleared) */
+    uint64_t n_units; /* of this size */
+    uint64_t tlbc;    /* 3.14t: the thread-local copy last looked up in it (~0: none) */
+    uint64_t base;    /* ... which starts here */
 } spw_code_memo_;
 
 /* Rules 4 and 5 for one frame whose pointer passed rules 1-3: read its fields, each once,
@@ -122,14 +126,14 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_frame_(const spw_walk_k_ *k, spw_read_fn r
                                              const spw_frame *end, spw_walk_result *res,
                                              uint64_t *previous)
 {
-    uint64_t code, owner, instr, tlbc = 0, n_units, base = 0;
+    uint64_t raw, code, owner, instr, tlbc = 0, n_units, base = 0;
     if (spw_load_(read, ctx, frame + k->s.frame_previous, 8, previous) ||
-        spw_load_(read, ctx, frame + k->s.frame_executable, 8, &code) ||
+        spw_load_(read, ctx, frame + k->s.frame_executable, 8, &raw) ||
         spw_load_(read, ctx, frame + k->s.frame_owner, 1, &owner) ||
         spw_load_(read, ctx, frame + k->s.frame_instr_ptr, 8, &instr) ||
         (k->s.has_tlbc && spw_load_(read, ctx, frame + k->s.frame_tlbc_index, 4, &tlbc)))
         return SPW_REASON_UNREADABLE;
-    code &= k->tag_keep;
+    code = raw & k->tag_keep;
     if (SPW_UNLIKELY(owner >= k->s.owner_incomplete)) /* C stack / interpreter shim: skip */
         return owner > k->s.owner_max ? SPW_REASON_INVALID_FRAME : SPW_REASON_NONE;
     if (careful) {
@@ -139,7 +143,8 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_frame_(const spw_walk_k_ *k, spw_read_fn r
             return SPW_REASON_NONE;
         }
     }
-    if (SPW_LIKELY(code == memo->code)) {
+    if (SPW_LIKELY(raw == memo->raw)) { /* the same bits: no need to clear the tag again */
+        code = memo->code;
         n_units = memo->n_units;
     } else {
         uint64_t type;
@@ -154,11 +159,21 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_frame_(const spw_walk_k_ *k, spw_read_fn r
 #else
         (void)type;
 #endif
+        memo->raw = raw;
         memo->code = code;
         memo->n_units = n_units;
+        memo->tlbc = ~(uint64_t)0;
     }
-    spw_reason why = spw_walk_bytecode_(k, read, ctx, code, (int32_t)(uint32_t)tlbc, &base);
-    if (SPW_RARELY(why != SPW_REASON_NONE)) return why;
+    if (!k->s.has_tlbc || SPW_LIKELY(tlbc == 0)) { /* the code object's own bytecode */
+        base = code + k->s.co_code_adaptive;
+    } else if (SPW_LIKELY(tlbc == memo->tlbc)) {
+        base = memo->base; /* a thread runs one copy of each code object */
+    } else {
+        spw_reason why = spw_walk_bytecode_(k, read, ctx, code, (int32_t)(uint32_t)tlbc, &base);
+        if (SPW_RARELY(why != SPW_REASON_NONE)) return why;
+        memo->tlbc = tlbc;
+        memo->base = base;
+    }
     /* lasti = (instr - base) / 2, rotated rather than shifted: an odd offset sets the top
      * bit and an instr below base wraps, so one compare rejects both along with the past-
      * the-end ones. */
@@ -226,7 +241,7 @@ SPW_ALWAYS_INLINE spw_status spw_walk_shaped(const spw_walk_shape *S, spw_arch a
     uint64_t tortoise = 0;            /* Brent: the frame at the last power-of-two step */
     uint32_t event = 0;               /* the fast loop hands this step to the careful one */
     uint64_t key = 0;                 /* spw_span_key() of the fast loop's frame */
-    spw_code_memo_ memo = { 0, 0 };   /* empty: the careful loop tests for NULL before it */
+    spw_code_memo_ memo = { 0, 0, 0, 0, 0 }; /* empty: the careful loop tests NULL first */
 
     if (!spw_addr_ok(k.arch, a->tstate, (uint64_t)k.s.tstate_current_frame + 8, 8)) {
         why = SPW_REASON_INVALID_FRAME;

@@ -607,6 +607,42 @@ static void test_thread_local_bytecode(void **state)
     fix_free(f);
 }
 
+/* A thread that runs its own copy of the bytecode (3.14t worker threads: tlbc_index > 0)
+ * looks the copy up once per run of frames on one code object, not once per frame: the
+ * memo keeps the copy last found. Changing copy or code object looks it up again. */
+static void test_thread_local_copy_looked_up_once_per_run(void **state)
+{
+    (void)state;
+    fixture *f = fix_new(SPW_FLAVOR_314T);
+    uint64_t a = fix_code(f, "a", 32), b = fix_code(f, "b", 32);
+    assert_int_not_equal(spw_synth_tlbc(&f->s, a, 3), 0);
+    assert_int_not_equal(spw_synth_tlbc(&f->s, b, 3), 0);
+    /* Innermost first: a/1 x5, a/2, a/2, b/1, a/1. Frames are built outermost first, so
+     * addresses fall along the chain as in CPython's data stack. */
+    static const struct { int code_b; uint32_t copy; } fr[] = {
+        { 0, 1 }, { 0, 1 }, { 0, 1 }, { 0, 1 }, { 0, 1 }, { 0, 2 }, { 0, 2 }, { 1, 1 }, { 0, 1 },
+    };
+    enum { N = sizeof fr / sizeof fr[0] };
+    uint64_t prev = 0;
+    for (int i = N; i-- > 0;)
+        prev = spw_synth_frame(&f->s, fr[i].code_b ? b : a, (uint32_t)i, 0, prev, fr[i].copy);
+    uint64_t ts = spw_synth_tstate(&f->s, prev, 1, 2);
+    spw_frame out[N];
+    spw_walk_result r;
+    assert_int_equal(fix_walk(f, ts, out, N, &r), SPW_WALK_OK);
+    assert_int_equal(r.n_frames, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(out[i].code, fr[i].code_b ? b : a);
+        assert_int_equal(out[i].lasti, i);
+    }
+    /* Reads: the tstate; 5 per frame (previous, executable, owner, instr_ptr, tlbc_index);
+     * ob_type and ob_size per run of one code object (a, b, a: 3 runs); and the copy (co_tlbc,
+     * the array's size, its entry: 3 reads) per run of one code object on one copy (a/1,
+     * a/2, b/1, a/1: 4 runs). */
+    assert_int_equal(f->n_reads, 1 + 5 * N + 2 * 3 + 3 * 4);
+    fix_free(f);
+}
+
 static void test_no_tlbc_without_free_threading(void **state)
 {
     (void)state;
@@ -716,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_incomplete_frames_skipped),
         cmocka_unit_test(test_owner_values_per_version),
         cmocka_unit_test(test_thread_local_bytecode),
+        cmocka_unit_test(test_thread_local_copy_looked_up_once_per_run),
         cmocka_unit_test(test_no_tlbc_without_free_threading),
         cmocka_unit_test(test_unreadable_at_every_read),
         cmocka_unit_test(test_walk_is_pure),
