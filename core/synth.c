@@ -212,6 +212,15 @@ uint64_t spw_synth_frame(spw_synth *s, uint64_t code, uint32_t lasti, uint8_t ow
     return f;
 }
 
+uint32_t spw_synth_chain_position(spw_synth_order order, uint32_t chunk, uint32_t n,
+                                  uint32_t a)
+{
+    if (order == SPW_SYNTH_RISING) return a;
+    if (order == SPW_SYNTH_FALLING || chunk == 0) return n - 1 - a;
+    const uint32_t top = (a / chunk + 1) * chunk; /* one past the chunk's last position */
+    return (top < n ? top : n) - 1 - a % chunk;
+}
+
 uint64_t spw_synth_tstate(spw_synth *s, uint64_t frame, uint64_t thread_id,
                           uint64_t native_thread_id)
 {

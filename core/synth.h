@@ -81,6 +81,22 @@ uint64_t spw_synth_bytecode(const spw_synth *s, uint64_t code, uint32_t index);
 uint64_t spw_synth_frame(spw_synth *s, uint64_t code, uint32_t lasti, uint8_t owner,
                          uint64_t previous, int32_t tlbc_index);
 
+/* How addresses run along a chain built frame by frame (the arena hands out rising
+ * addresses): spw_synth_chain_position() gives the chain position, innermost 0, of the a-th
+ * of n frames allocated.
+ *   RISING   the innermost frame lowest: every step goes up, so the walker searches its
+ *            window on every frame;
+ *   FALLING  as CPython's data stack, a callee above its caller: the walker's fast loop;
+ *   CHUNKED  falling within chunks of `chunk` frames, each chunk above the one before, as
+ *            when the data stack moves to a new chunk: both loops and the hand-overs. */
+typedef enum spw_synth_order {
+    SPW_SYNTH_RISING = 0,
+    SPW_SYNTH_FALLING = 1,
+    SPW_SYNTH_CHUNKED = 2,
+} spw_synth_order;
+uint32_t spw_synth_chain_position(spw_synth_order order, uint32_t chunk, uint32_t n,
+                                  uint32_t a);
+
 /* A thread state whose current_frame is `frame`. */
 uint64_t spw_synth_tstate(spw_synth *s, uint64_t frame, uint64_t thread_id,
                           uint64_t native_thread_id);

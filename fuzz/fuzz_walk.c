@@ -94,21 +94,6 @@ static const struct { spw_arch arch; uint64_t base; } PLACES[] = {
 
 static uint64_t frame_at(const gen *g, uint32_t i) { return g->n_frames ? frames[i % g->n_frames] : 0; }
 
-/* The chain position of the a-th frame allocated (the a-th lowest address) of n.
- *   order 0: rising, the innermost frame lowest (every step goes up: the walker searches its
- *            window on every frame);
- *   order 1: falling, as CPython's data stack puts a callee above its caller (the walker's
- *            fast loop takes these);
- *   order 2: falling within chunks of `chunk` frames, each chunk above the one before it, as
- *            when the data stack moves to a new chunk (both loops, and the hand-overs). */
-static uint32_t chain_position(unsigned order, uint32_t chunk, uint32_t n, uint32_t a)
-{
-    if (order == 0) return a;
-    if (order == 1) return n - 1 - a;
-    const uint32_t top = (a / chunk + 1) * chunk; /* one past the chunk's last position */
-    return (top < n ? top : n) - 1 - a % chunk;
-}
-
 /* An address that some rule of the walker must refuse, or that the reader cannot serve,
  * or that points at the wrong thing. `near` is a real object to be off by a little from. */
 static uint64_t bad_ptr(gen *g, uint64_t near)
@@ -174,14 +159,14 @@ static int generate(gen *g, const uint8_t *data, size_t size)
     g->strs[1] = spw_synth_str_kind(s, cps, 3, 4, 0);
 
     /* The chain, innermost first. Mostly short; a long one tests Brent and the budget. The
-     * same byte picks how addresses run along it (chain_position()): frames[i] is the i-th
+     * same byte picks how addresses run along it (spw_synth_order): frames[i] is the i-th
      * frame of the chain, allocated in address order. */
     uint8_t n = fz_u8(fp);
     g->n_frames = n < 248 ? n % 40u : (uint32_t)fz_range(fp, 0, MAX_FRAMES);
-    const unsigned order = (n < 248 ? n / 40u : n - 248u) % 3u;
-    const uint32_t chunk = order == 2 ? 1 + fz_pick(fp, 48) : 0;
+    const spw_synth_order order = (spw_synth_order)((n < 248 ? n / 40u : n - 248u) % 3u);
+    const uint32_t chunk = order == SPW_SYNTH_CHUNKED ? 1 + fz_pick(fp, 48) : 0;
     for (uint32_t a = 0; a < g->n_frames; a++) {
-        const uint32_t i = chain_position(order, chunk, g->n_frames, a);
+        const uint32_t i = spw_synth_chain_position(order, chunk, g->n_frames, a);
         by_address[a] = i;
         gen_frame *f = &gframes[i];
         uint8_t k = fz_u8(fp);

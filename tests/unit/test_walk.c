@@ -174,17 +174,6 @@ static void test_short_cycle_caught_at_first_repeat(void **state)
         }
 }
 
-/* The a-th frame allocated (the a-th lowest address) of n is this position in the chain:
- * order 0 rising, 1 falling (CPython's data stack), 2 falling in chunks of `chunk` frames,
- * each chunk above the one before (the data stack moving to a new chunk). */
-static uint32_t chain_position(int order, uint32_t chunk, uint32_t n, uint32_t a)
-{
-    if (order == 0) return a;
-    if (order == 1) return n - 1 - a;
-    const uint32_t top = (a / chunk + 1) * chunk;
-    return (top < n ? top : n) - 1 - a % chunk;
-}
-
 /* The careful loop and the fast one must give the same answers, wherever the walk passes
  * from one to the other: at every power-of-two step, at each rise in address and the 8
  * steps after it, at the depth limit, with frames to skip inside a fast run. Against the
@@ -202,15 +191,16 @@ static void test_hand_overs_change_nothing(void **state)
     spw_frame *want = calloc(N, sizeof *want), *out = calloc(N + 1, sizeof *out);
     assert_true(fr && want && out);
     size_t mark = f->s.used; /* each stack is built afresh from here */
-    for (int order = 0; order < 3; order++)
-        for (size_t ci = 0; ci < (order == 2 ? sizeof chunks / sizeof chunks[0] : 1); ci++)
+    for (int order = SPW_SYNTH_RISING; order <= SPW_SYNTH_CHUNKED; order++)
+        for (size_t ci = 0; ci < (order == SPW_SYNTH_CHUNKED ? sizeof chunks / sizeof chunks[0] : 1); ci++)
             for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++)
                 for (int skips = 0; skips < 2; skips++) {
                     const uint32_t n = lengths[li];
                     f->s.used = mark;
                     uint32_t n_want = 0;
                     for (uint32_t a = 0; a < n; a++) {
-                        const uint32_t i = chain_position(order, chunks[ci], n, a);
+                        const uint32_t i = spw_synth_chain_position((spw_synth_order)order,
+                                                                    chunks[ci], n, a);
                         /* One code object for runs of 1-3 frames; with skips, a NULL
                          * executable every 5th frame and a C-stack frame every 7th. */
                         const uint64_t code = skips && i % 5 == 4 ? 0 : codes[(i / (1 + i % 3)) % 3];
