@@ -108,7 +108,7 @@ typedef struct spw_code_memo_ {
     uint64_t raw;     /* the executable as read: a frame that holds the same bits runs it */
     uint64_t code;    /* ... which is this code object (the tag bits cleared) */
     uint64_t n_units; /* of this size */
-    uint64_t tlbc;    /* 3.14t: the thread-local copy last looked up in it (~0: none) */
+    uint32_t tlbc;    /* 3.14t: the thread-local copy last looked up in it (0: none) */
     uint64_t base;    /* ... which starts here */
 } spw_code_memo_;
 
@@ -162,16 +162,16 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_frame_(const spw_walk_k_ *k, spw_read_fn r
         memo->raw = raw;
         memo->code = code;
         memo->n_units = n_units;
-        memo->tlbc = ~(uint64_t)0;
+        memo->tlbc = 0; /* copy 0 never reaches the memo: it is the code's own bytecode */
     }
-    if (!k->s.has_tlbc || SPW_LIKELY(tlbc == 0)) { /* the code object's own bytecode */
+    if (!k->s.has_tlbc || SPW_LIKELY((uint32_t)tlbc == 0)) { /* the code's own bytecode */
         base = code + k->s.co_code_adaptive;
-    } else if (SPW_LIKELY(tlbc == memo->tlbc)) {
+    } else if (SPW_LIKELY((uint32_t)tlbc == memo->tlbc)) {
         base = memo->base; /* a thread runs one copy of each code object */
     } else {
         spw_reason why = spw_walk_bytecode_(k, read, ctx, code, (int32_t)(uint32_t)tlbc, &base);
         if (SPW_RARELY(why != SPW_REASON_NONE)) return why;
-        memo->tlbc = tlbc;
+        memo->tlbc = (uint32_t)tlbc;
         memo->base = base;
     }
     /* lasti = (instr - base) / 2, rotated rather than shifted: an odd offset sets the top
