@@ -73,18 +73,15 @@ SPW_ALWAYS_INLINE void spw_walk_k_init_(spw_walk_k_ *k, const spw_walk_shape *S,
     k->code_type = code_type;
 }
 
-/* Where the bytecode copy that instr_ptr points into starts. 3.14t threads may run their own
- * copy: tlbc_index selects it in co_tlbc, whose entry 0 is co_code_adaptive itself. Returns
- * the reason to drop, or SPW_REASON_NONE with *base set. */
+/* Where the bytecode copy that instr_ptr points into starts, for a 3.14t thread that runs its
+ * own copy: tlbc_index (not 0) selects it in co_tlbc. Copy 0 is co_code_adaptive itself, which
+ * the caller works out without this. Returns the reason to drop, or SPW_REASON_NONE with
+ * *base set. */
 SPW_ALWAYS_INLINE spw_reason spw_walk_bytecode_(const spw_walk_k_ *k, spw_read_fn read, void *ctx,
                                                 uint64_t code,
                                                 int32_t tlbc_index, uint64_t *base)
 {
     uint64_t arr, size;
-    if (SPW_LIKELY(tlbc_index == 0)) {
-        *base = code + k->s.co_code_adaptive;
-        return SPW_REASON_NONE;
-    }
     if (tlbc_index < 0) return SPW_REASON_INVALID_FRAME;
     if (!spw_addr_ok(k->arch, code, (uint64_t)k->s.co_tlbc + 8, 8)) return SPW_REASON_INVALID_CODE;
     if (spw_load_(read, ctx, code + k->s.co_tlbc, 8, &arr)) return SPW_REASON_UNREADABLE;
