@@ -13,11 +13,12 @@
  * The rules, in the order they are applied to each frame pointer:
  *   1. budget: at most SPW_WALK_BUDGET frames are followed; a longer chain is `truncated`;
  *   2. validate: non-null page, 8-byte aligned, inside user space — else `invalid_frame`;
- *   3. cycle: the pointer equals one of the last 8 frames (exact, catches short loops at
- *      once) or Brent's tortoise (O(1) memory, catches long loops) — `cycle`. The window
- *      is searched only when one of the last 8 steps did not go down in address: a strictly
- *      falling run cannot revisit an address, and CPython pushes a callee's frame above its
- *      caller's in the thread's data stack, so on most frames the search is skipped;
+ *   3. cycle: the pointer equals one of the last 8 frames the careful loop took (below;
+ *      catches a loop of up to 8 frames by the end of its second turn) or Brent's tortoise
+ *      (O(1) memory, catches long loops) — `cycle`. The window is searched only when one
+ *      of the last 8 steps did not go down in address: a strictly falling run cannot
+ *      revisit an address, and CPython pushes a callee's frame above its caller's in the
+ *      thread's data stack, so on most frames the search is skipped;
  *   4. read the frame's fields (previous, executable, owner, instr_ptr and, on 3.14t,
  *      tlbc_index), each once, then judge them: bogus owner `invalid_frame`;
  *      owner >= 3 (C stack / interpreter shim) or NULL executable: not a Python frame, skip;
@@ -140,7 +141,9 @@ SPW_ALWAYS_INLINE spw_reason spw_walk_frame_(const spw_walk_k_ *k, spw_read_fn r
             return SPW_REASON_NONE;
         }
     }
-    if (SPW_LIKELY(raw == memo->raw)) { /* the same bits: no need to clear the tag again */
+    /* No hint either way: recursion hits, and a stack of distinct functions (the common
+     * case in real programs) misses on every frame. */
+    if (raw == memo->raw) { /* the same bits: no need to clear the tag again */
         code = memo->code;
         n_units = memo->n_units;
     } else {
@@ -193,7 +196,8 @@ SPW_ALWAYS_INLINE uint32_t spw_next_jump_(uint32_t n)
     return n | n >> 16;
 }
 
-/* Is `frame` one of the 8 in the window? Unrolled: one compare each, one branch in all. */
+/* Is `frame` one of the 8 in the window? Unrolled: one compare each, one branch in all. A
+ * slot never written holds 0, which no frame pointer equals. */
 SPW_ALWAYS_INLINE int spw_in_window_(const uint64_t recent[8], uint64_t frame)
 {
     return (recent[0] == frame) | (recent[1] == frame) | (recent[2] == frame) |
@@ -207,18 +211,27 @@ SPW_ALWAYS_INLINE int spw_in_window_(const uint64_t recent[8], uint64_t frame)
  * every frame. Most frames need less, and the fast loop takes those: while each step goes
  * down in address (rule 3: then the window cannot hold the frame), there is room in the
  * output and the memo holds a code object, it leaves out the window, the depth limit and the
- * NULL-executable test, and Brent's tortoise unless it lies below the run. It hands back to
- * the careful loop
+ * NULL-executable test, and Brent's tortoise unless it lies below the run. It does not
+ * write the window either: that store, to the stack, cost a fifth of a frame's time on
+ * this machine's Zen 4 (1.20-1.29x the chase with it, 0.93-1.14x without; bench/live_bench.py).
+ * The window therefore holds the last 8 frames the careful loop took, and a loop of L <= 8
+ * frames is still caught early: each turn of it rises at least once (it comes back to an
+ * address), each rise hands the next 8 steps to the careful loop, which stores them, so the
+ * walk stays careful inside the loop and meets a stored frame again within L steps. A tail
+ * of T frames, then: reported after at most T + 2L frames instead of T + L. (An older slot
+ * can only hold a frame this walk followed, and meeting one again is a cycle too.) It hands
+ * back to the careful loop
  *   - at a step that does not go down (the window is searched for the next 8);
  *   - at a power-of-two step or the last frame there is room for, where the careful loop
  *     finishes the step (`stepped`: the tortoise's jump, the budget);
  *   - at a frame pointer that fails rule 2, the end of the chain among them, which the
  *     careful loop then reports.
- * Both loops apply the rules in the same order to the same bytes, so which one took a frame
- * changes nothing in the result, only its cost: about 27 instructions a frame in the fast
- * loop when the memo holds the frame's code object, 37 when it does not (3.13t; the chase
- * takes about 20). tests/unit/test_walk.c holds the two to the same answers at every kind of
- * hand-over. */
+ * Both loops apply the rules in the same order to the same bytes, so on a chain without a
+ * cycle which one took a frame changes nothing in the result, only its cost (on a cycle, at
+ * most the step at which it is reported, as above): about 24 instructions a frame in the
+ * fast loop when the memo holds the frame's code object, 34 when it does not (3.13t; the
+ * chase takes about 20). tests/unit/test_walk.c holds the two to the same answers at every
+ * kind of hand-over. */
 SPW_ALWAYS_INLINE spw_status spw_walk_shaped(const spw_walk_shape *S, spw_arch arch,
                                              const spw_walk_args *a, spw_read_fn read, void *ctx,
                                              spw_walk_result *res)
@@ -233,7 +246,7 @@ SPW_ALWAYS_INLINE spw_status spw_walk_shaped(const spw_walk_shape *S, spw_arch a
     uint64_t frame = 0, previous = 0;
     res->status = SPW_WALK_OK; /* or truncated, as the walk finds; dropped is decided at the end */
 
-    uint64_t recent[8] = { 0 };       /* the last 8 frames, a rolling window */
+    uint64_t recent[8] = { 0 };       /* the last 8 frames the careful loop took */
     uint32_t search_until = 0;        /* search the window while n_visited is below this */
     uint64_t tortoise = 0;            /* Brent: the frame at the last power-of-two step */
     uint32_t event = 0;               /* the fast loop hands this step to the careful one */
@@ -320,7 +333,6 @@ fast:
 #define SPW_FAST_STEP_(T)                                                                      \
     {                                                                                          \
         SPW_FAST_TORTOISE_(T)                                                                  \
-        recent[n_visited & 7] = frame;                                                         \
         why = spw_walk_frame_(&k, read, ctx, frame, 0, &memo, &out, end, res, &previous);     \
         if (SPW_RARELY(why != SPW_REASON_NONE)) goto drop_visited;                             \
         if (SPW_RARELY(n_visited == event)) goto fast_stepped;                                 \

@@ -147,31 +147,42 @@ static void test_cycles(void **state)
             }
 }
 
-static void test_short_cycle_caught_at_first_repeat(void **state)
+static void test_short_cycle_caught_by_its_second_turn(void **state)
 {
     (void)state;
-    /* The 8-frame window catches loops of up to 8 frames the moment one repeats, whichever
-     * way the addresses run: rising (every step searches the window) or falling, as in
-     * CPython's data stack, where only the step that closes the loop goes up. */
+    /* The 8-frame window catches a loop of up to 8 frames early, whatever the tail before it
+     * and whichever way the addresses run. Rising, every step searches the window: the walk
+     * stops at the first repeat, after tail + loop frames. Falling, as in CPython's data
+     * stack, only the step that closes the loop goes up and the fast loop, which does not
+     * write the window, may have taken the frame that repeats first; the careful loop takes
+     * every frame after the rise, so a frame repeats inside the window by the end of the
+     * second turn: after at most tail + 2 * loop frames. */
     for (int falling = 0; falling < 2; falling++)
-        for (uint32_t loop = 1; loop <= 8; loop++) {
-            fixture *f = fix_new(SPW_FLAVOR_314T);
-            uint64_t code = fix_code(f, "w", 4);
-            uint64_t fr[8];
-            for (uint32_t k = 0; k < loop; k++) {
-                uint64_t frame = spw_synth_frame(&f->s, code, 0, 0, 0, 0);
-                fr[falling ? loop - 1 - k : k] = frame; /* frames are allocated rising */
+        for (uint32_t tail = 0; tail <= 9; tail++)
+            for (uint32_t loop = 1; loop <= 8; loop++) {
+                fixture *f = fix_new(SPW_FLAVOR_314T);
+                uint64_t code = fix_code(f, "w", 4);
+                const uint32_t n = tail + loop;
+                uint64_t fr[17];
+                for (uint32_t k = 0; k < n; k++) {
+                    uint64_t frame = spw_synth_frame(&f->s, code, 0, 0, 0, 0);
+                    fr[falling ? n - 1 - k : k] = frame; /* frames are allocated rising */
+                }
+                for (uint32_t k = 0; k < n; k++)
+                    spw_synth_poke(&f->s, fr[k] + f->s.layout.frame_previous,
+                                   fr[k + 1 < n ? k + 1 : tail], 8);
+                uint64_t ts = spw_synth_tstate(&f->s, fr[0], 1, 2);
+                spw_frame out[32];
+                spw_walk_result r;
+                assert_int_equal(fix_walk(f, ts, out, 32, &r), SPW_WALK_DROPPED);
+                assert_int_equal(r.reason, SPW_REASON_CYCLE);
+                if (!falling) {
+                    assert_int_equal(r.n_visited, n);
+                } else {
+                    assert_in_range(r.n_visited, n, n + loop);
+                }
+                fix_free(f);
             }
-            for (uint32_t k = 0; k < loop; k++)
-                spw_synth_poke(&f->s, fr[k] + f->s.layout.frame_previous, fr[(k + 1) % loop], 8);
-            uint64_t ts = spw_synth_tstate(&f->s, fr[0], 1, 2);
-            spw_frame out[16];
-            spw_walk_result r;
-            assert_int_equal(fix_walk(f, ts, out, 16, &r), SPW_WALK_DROPPED);
-            assert_int_equal(r.reason, SPW_REASON_CYCLE);
-            assert_int_equal(r.n_visited, loop);
-            fix_free(f);
-        }
 }
 
 /* The careful loop and the fast one must give the same answers, wherever the walk passes
@@ -728,7 +739,7 @@ int main(void)
         cmocka_unit_test(test_depth_limit_truncates),
         cmocka_unit_test(test_budget_truncates_long_acyclic_chain),
         cmocka_unit_test(test_cycles),
-        cmocka_unit_test(test_short_cycle_caught_at_first_repeat),
+        cmocka_unit_test(test_short_cycle_caught_by_its_second_turn),
         cmocka_unit_test(test_hand_overs_change_nothing),
         cmocka_unit_test(test_span_check_matches_addr_ok),
         cmocka_unit_test(test_known_shapes_are_the_builds),
