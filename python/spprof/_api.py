@@ -87,7 +87,7 @@ def stats() -> Dict[str, object]:
     invalid_code, unreadable, overflow), validation_drops (cycle + invalid_frame +
     invalid_code), timer_expirations, timer ("perf_event" / "posix_cpu_timer"), and
     diagnostics (interval_ns, samples_truncated, signals, threads_armed, threads_active,
-    arm_failures, symbolize_errors, records, consumer_rounds, active). All sample counts are in timer
+    arm_failures, timer_rearms, symbolize_errors, records, consumer_rounds, active). All sample counts are in timer
     expirations: samples_captured + samples_dropped == timer_expirations."""
     return _native.stats()
 

@@ -320,7 +320,7 @@ static PyObject *py_stats(PyObject *self, PyObject *unused)
         Py_DECREF(v);
     }
     return Py_BuildValue(
-        "{s:K,s:K,s:N,s:K,s:K,s:s,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:O}",
+        "{s:K,s:K,s:N,s:K,s:K,s:s,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:O}",
         "samples_captured", (unsigned long long)st.c.captured,
         "samples_dropped", (unsigned long long)dropped,
         "dropped_by_reason", reasons,
@@ -333,6 +333,7 @@ static PyObject *py_stats(PyObject *self, PyObject *unused)
         "threads_armed", (unsigned long long)st.threads_armed,
         "threads_active", (unsigned long long)st.threads_active,
         "arm_failures", (unsigned long long)st.arm_failures,
+        "timer_rearms", (unsigned long long)st.timer_rearms,
         "symbolize_errors", (unsigned long long)st.symbolize_errors,
         "records", (unsigned long long)st.records,
         "consumer_rounds", (unsigned long long)st.consumer_rounds,
@@ -563,6 +564,19 @@ static PyObject *py_layout_info(PyObject *self, PyObject *unused)
                          "code_type", (unsigned long long)code_type_addr(), "walker", walker);
 }
 
+/* _test_silence_timer(): stop this thread's POSIX timer behind the shim's back, as the kernel
+ * sometimes does under load; the consumer must notice and set it again. */
+static PyObject *py_test_silence_timer(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (spp_test_silence_timer(spp_gettid()) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "spprof: this thread has no POSIX timer");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     { "_start", py_start, METH_VARARGS, "_start(interval_ns, timer='auto'): begin sampling." },
     { "_stop", py_stop, METH_NOARGS, "_stop() -> (start_ns, stop_ns, symbols, threads, stacks)." },
@@ -575,6 +589,8 @@ static PyMethodDef methods[] = {
     { "_bench", py_bench, METH_VARARGS, "Benchmark: chase / walk / sample costs on this stack." },
     { "_test_walker", py_test_walker, METH_O,
       "Test: _test_walker('runtime') walks with run-time offsets; _test_walker(None) undoes it." },
+    { "_test_silence_timer", py_test_silence_timer, METH_NOARGS,
+      "Test: stop this thread's POSIX timer behind the shim's back." },
     { "_test_pretend", py_test_pretend, METH_VARARGS,
       "Test: _test_pretend(version_hex, blob=None) makes start() judge another interpreter." },
     { NULL, NULL, 0, NULL },

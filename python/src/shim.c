@@ -213,7 +213,8 @@ typedef struct spp_slot {
     spw_frame *scratch;
     /* written by the handler only */
     uint64_t head;
-    uint64_t periods; /* perf: task-clock periods accounted so far */
+    uint64_t cpu_base; /* the thread's CPU clock (ns) when armed */
+    uint64_t periods;  /* whole intervals of CPU since then, accounted so far */
     uint32_t seq;     /* seqlock over counts */
     spp_counts counts;
     /* consumer-private */
@@ -246,7 +247,7 @@ static struct {
     int failed_tids[64];
     uint32_t n_failed;
     spp_counts folded;
-    uint64_t threads_armed, arm_failures, symbolize_errors, records, rounds;
+    uint64_t threads_armed, arm_failures, timer_rearms, symbolize_errors, records, rounds;
     uint64_t start_ns, stop_ns;
     uint64_t rng;
     int have_results;
@@ -443,18 +444,32 @@ static inline void sample_into(spp_slot *s, const spp_target *t, uint64_t tstate
     __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
 }
 
-/* perf: the weight is the number of task-clock periods elapsed since the last sample, from
- * the counter itself (read(2) is async-signal-safe), so periods whose overflow fell in
- * kernel mode (excluded from sampling) are still counted. */
-static inline uint64_t perf_weight(spp_slot *s, int fd)
+/* A thread's CPU clock in ns (clock_gettime is async-signal-safe), or 0 if it cannot be read. */
+static uint64_t cpu_clock_ns(clockid_t clock)
 {
-    uint64_t count = 0;
-    if (read(fd, &count, sizeof count) != (ssize_t)sizeof count) return 1;
-    uint64_t periods = count / g.cfg.interval_ns;
-    if (periods <= s->periods) return 0; /* an early signal: no whole period since the last */
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A sample's weight: the whole intervals of the thread's CPU time since the slot was armed,
+ * less those already accounted. One rule for both sources, read from the clock rather than
+ * from what the kernel delivered, so totals stay right however many signals arrive:
+ *   - perf_event does not signal overflows that fall in kernel mode (exclude_kernel);
+ *   - POSIX CPU timers fire on scheduler ticks and report the expirations in between as
+ *     overruns, but under competing load the kernel loses some of them outright (measured
+ *     here: a thread got 0.75 of its CPU time as 1 + si_overrun, with 2 busy processes).
+ * An early signal, with no whole interval since the last sample, weighs 0 and is not a
+ * sample: the next one carries its time. */
+static inline uint64_t cpu_weight(spp_slot *s)
+{
+    const uint64_t now = cpu_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    if (now < s->cpu_base) return 1; /* unreadable clock: count the signal itself */
+    const uint64_t periods = (now - s->cpu_base) / g.cfg.interval_ns;
+    if (periods <= s->periods) return 0;
     uint64_t w = periods - s->periods;
     if (w > 0xffffffffu) w = 0xffffffffu;
-    s->periods += w;
+    __atomic_store_n(&s->periods, s->periods + w, __ATOMIC_RELAXED); /* the consumer reads it */
     return w;
 }
 
@@ -466,10 +481,8 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
     uint64_t ts = now_ns();
     uint32_t idx;
     int fd = -1;
-    uint64_t weight = 1;
     if (si->si_code == SI_TIMER) {
         idx = (uint32_t)si->si_value.sival_int;
-        if (si->si_overrun > 0) weight += (uint64_t)si->si_overrun;
     } else if (si->si_code > 0 && si->si_fd >= 0 && (unsigned)si->si_fd < SPP_FD_MAP) {
         fd = si->si_fd;
         uint32_t v = __atomic_load_n(&g_fd_map[fd], __ATOMIC_ACQUIRE);
@@ -484,11 +497,11 @@ static void on_sigprof(int sig, siginfo_t *si, void *uc)
     int tid = spp_gettid();
     if (__atomic_load_n(&s->state, __ATOMIC_SEQ_CST) == SLOT_ARMED && s->tid == tid &&
         (fd < 0 || s->fd == fd)) {
-        if (fd >= 0) weight = perf_weight(s, fd);
+        const uint64_t weight = cpu_weight(s);
         uint64_t tstate = __atomic_load_n(&s->tstate, __ATOMIC_RELAXED);
         if (UNLIKELY(__atomic_load_n(&g_test_tid, __ATOMIC_RELAXED) == tid))
             tstate = g_test_tstate;
-        /* weight 0: the counter says no period has elapsed; the next sample carries it */
+        /* weight 0: no whole interval has elapsed; the next sample carries it */
         if (weight) sample_into(s, &g.cfg.target, tstate, tid, weight, ts);
         if (fd >= 0) ioctl(fd, PERF_EVENT_IOC_REFRESH, 1);
     }
@@ -573,12 +586,64 @@ static void note_failed(int tid)
     g.arm_failures++;
 }
 
+/* (Re)start a slot's POSIX timer: first expiry after `first` ns of its thread's CPU, then
+ * every interval. */
+static int posix_timer_set(spp_slot *s, uint64_t first)
+{
+    const uint64_t iv = g.cfg.interval_ns;
+    const struct itimerspec its = {
+        .it_interval = { (time_t)(iv / 1000000000u), (long)(iv % 1000000000u) },
+        .it_value = { (time_t)(first / 1000000000u), (long)(first % 1000000000u) },
+    };
+    return timer_settime(s->timer, 0, &its, NULL);
+}
+
+/* POSIX CPU timers can fall silent. Under competing load this kernel sometimes stops
+ * expiring a thread's timer for the rest of the thread's life (measured with a plain C
+ * program and 2 busy processes per core: a thread signalled for 0.45 of its CPU time and
+ * never after). Each consumer round, a timer whose thread has run SPP_STALL_NS (plus two
+ * intervals) of CPU past the intervals its samples have accounted for is set again, and
+ * the next sample's weight (cpu_weight) carries the time it missed. A thread that is not
+ * running does not advance its clock, so it is never mistaken for a silent timer. */
+static void posix_timers_watch(void)
+{
+    if (g.cfg.timer != SPP_TIMER_POSIX) return;
+    const uint64_t iv = g.cfg.interval_ns;
+    for (uint32_t k = 0; k < g.n_active; k++) {
+        spp_slot *s = &g_slots[g.active[k]];
+        if (!s->has_timer) continue;
+        const uint64_t cpu = cpu_clock_ns(thread_cpu_clock(s->tid));
+        const uint64_t accounted = s->cpu_base + __atomic_load_n(&s->periods, __ATOMIC_RELAXED) * iv;
+        if (cpu > accounted + SPP_STALL_NS + 2 * iv && posix_timer_set(s, iv) == 0)
+            g.timer_rearms++;
+    }
+}
+
+int spp_test_silence_timer(int tid)
+{
+    static const struct itimerspec off; /* all zero: disarmed */
+    int rc = -1;
+    pthread_mutex_lock(&g.mu);
+    for (uint32_t k = 0; k < g.n_active; k++) {
+        spp_slot *s = &g_slots[g.active[k]];
+        if (s->tid == tid && s->has_timer) rc = timer_settime(s->timer, 0, &off, NULL);
+    }
+    pthread_mutex_unlock(&g.mu);
+    return rc;
+}
+
 /* Arm a timer for thread `tid` whose thread state is `tstate`. Consumer (or start). */
 static void slot_arm(int tid, uint64_t tstate, uint64_t ident)
 {
     if (g.n_free == 0 || tid_failed(tid)) return;
     /* Must be a live thread of this process (tgkill checks the thread group). */
     if (syscall(SYS_tgkill, getpid(), tid, 0) != 0) {
+        note_failed(tid);
+        return;
+    }
+    /* Samples weigh the thread's CPU time from here (cpu_weight). */
+    const uint64_t cpu0 = cpu_clock_ns(thread_cpu_clock(tid));
+    if (cpu0 == 0) {
         note_failed(tid);
         return;
     }
@@ -605,6 +670,7 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident)
     __atomic_store_n(&s->tstate, tstate, __ATOMIC_RELAXED);
     s->ident = ident;
     s->head = s->tail = 0;
+    s->cpu_base = cpu0;
     s->periods = 0;
     s->seq = 0;
     memset(&s->counts, 0, sizeof s->counts);
@@ -639,12 +705,7 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident)
         __atomic_store_n(&s->state, SLOT_ARMED, __ATOMIC_SEQ_CST);
         /* First expiry at a random point of the first period (as Go does), so short
          * threads are not biased against. */
-        uint64_t first = 1 + rng_next() % iv;
-        struct itimerspec its = {
-            .it_interval = { (time_t)(iv / 1000000000u), (long)(iv % 1000000000u) },
-            .it_value = { (time_t)(first / 1000000000u), (long)(first % 1000000000u) },
-        };
-        if (timer_settime(s->timer, 0, &its, NULL) != 0) {
+        if (posix_timer_set(s, 1 + rng_next() % iv) != 0) {
             __atomic_store_n(&s->state, SLOT_FREE, __ATOMIC_SEQ_CST);
             timer_delete(s->timer);
             s->has_timer = 0;
@@ -888,6 +949,7 @@ static void *consumer_main(void *arg)
         if (now - drained >= g.cfg.scan_ns) {
             drained = now;
             fault_install(); /* back on top if faulthandler.enable() ran after start */
+            posix_timers_watch();
             drain_all();
         }
     }
@@ -968,7 +1030,8 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
         return -1;
     }
     memset(&g.folded, 0, sizeof g.folded);
-    g.threads_armed = g.arm_failures = g.symbolize_errors = g.records = g.rounds = 0;
+    g.threads_armed = g.arm_failures = g.timer_rearms = g.symbolize_errors = g.records = 0;
+    g.rounds = 0;
     g.n_active = 0;
     g.n_failed = 0;
     g.n_free = 0;
@@ -1057,6 +1120,7 @@ void spp_get_stats(spp_stats *out)
     out->interval_ns = g.cfg.interval_ns;
     out->threads_armed = g.threads_armed;
     out->arm_failures = g.arm_failures;
+    out->timer_rearms = g.timer_rearms;
     out->symbolize_errors = g.symbolize_errors;
     out->records = g.records;
     out->consumer_rounds = __atomic_load_n(&g.rounds, __ATOMIC_RELAXED);

@@ -28,6 +28,8 @@
 #define SPP_SCAN_NS 20000000ull /* consumer period: scan threads, drain rings */
 #define SPP_BORN_NS 100000ull   /* rescan period while a new thread is being born */
 #define SPP_BORN_TRIES 200u     /* ... for at most this many rescans (20 ms) */
+#define SPP_STALL_NS 25000000ull /* a POSIX timer this far (+ 2 intervals) behind its thread's
+                                    CPU clock has fallen silent: set it again */
 
 typedef enum spp_timer_kind {
     SPP_TIMER_AUTO = 0,
@@ -57,6 +59,7 @@ typedef struct spp_stats {
     uint64_t threads_armed;   /* timers armed over the session */
     uint64_t threads_active;  /* timers armed right now */
     uint64_t arm_failures;    /* threads that could not get a timer (gone, no fd, ...) */
+    uint64_t timer_rearms;    /* POSIX timers found silent and set again */
     uint64_t symbolize_errors;
     uint64_t records;         /* records drained by the consumer */
     uint64_t consumer_rounds; /* times the consumer woke and scanned */
@@ -129,6 +132,9 @@ double spp_bench_sample(const spp_target *t, uint64_t tstate, uint32_t n);
 /* While profiling: make the next samples of the calling thread walk `tstate` instead of its
  * own (0 to clear). Used to feed the real handler a crafted, faulting chain. */
 void spp_test_override(uint64_t tstate, int tid);
+/* Test only: stop the POSIX timer of thread `tid` behind the shim's back, as the kernel
+ * sometimes does. 0, or -1 if that thread has no POSIX timer. */
+int spp_test_silence_timer(int tid);
 
 /* A Python thread is about to start (called from the module's audit hook, any thread):
  * the consumer rescans promptly until it is armed. No-op when not profiling. */

@@ -92,6 +92,34 @@ def test_threads_existing_at_start_are_sampled(timer):
         assert abs(by_thread.get(ident, 0) / 1000 - used) <= 0.10 * used, (i, by_thread, out)
 
 
+@pytest.mark.parametrize("silence", [False, True])
+def test_silent_posix_timer_is_set_again_and_its_time_counted(monkeypatch, silence):
+    """Under competing load the kernel sometimes stops expiring a thread's POSIX CPU timer
+    for the rest of the thread's life. Here the timer is stopped on purpose a third of the
+    way in: the consumer must find it silent (the thread's CPU clock runs ahead of what its
+    samples account for), set it again, and the next sample's weight must carry the time
+    missed, so samples x interval stays the thread's CPU time."""
+    monkeypatch.setenv("SPPROF_TIMER", "posix_cpu_timer")
+    out = {}
+
+    def worker():
+        used = spin(0.1)
+        if silence:
+            _native._test_silence_timer()
+        used += spin(0.15)
+        out["w"] = (threading.get_ident(), used)
+
+    spprof.start(interval_ms=1)
+    run_threads([worker])
+    p = spprof.stop()
+    check_identities(p.stats)
+    ident, used = out["w"]
+    got = p.samples_by_thread().get(ident, 0) / 1000
+    assert abs(got - used) <= 0.10 * used, (got, used, p.stats)
+    if silence:
+        assert p.stats["timer_rearms"] >= 1, p.stats
+
+
 def test_threads_started_while_profiling_are_sampled_from_their_start(timer):
     """A thread started while profiling is armed as it is born (an audit hook pokes the
     consumer, which otherwise scans only every 20 ms), so even short threads get samples
