@@ -457,8 +457,8 @@ static uint64_t cpu_clock_ns(clockid_t clock)
  * from what the kernel delivered, so totals stay right however many signals arrive:
  *   - perf_event does not signal overflows that fall in kernel mode (exclude_kernel);
  *   - POSIX CPU timers fire on scheduler ticks and report the expirations in between as
- *     overruns, but under competing load the kernel loses some of them outright (measured
- *     here: a thread got 0.75 of its CPU time as 1 + si_overrun, with 2 busy processes).
+ *     overruns, but under competing load the kernel sometimes stops expiring a thread's
+ *     timer; posix_timers_watch() sets it again, and the next sample carries the gap.
  * An early signal, with no whole interval since the last sample, weighs 0 and is not a
  * sample: the next one carries its time. */
 static inline uint64_t cpu_weight(spp_slot *s)
