@@ -266,12 +266,16 @@ void spp_test_override(uint64_t tstate, int tid)
     __atomic_store_n(&g_test_tid, tstate ? tid : 0, __ATOMIC_SEQ_CST);
 }
 
-static uint64_t now_ns(void)
+/* A clock in ns (clock_gettime is async-signal-safe), or 0 if it cannot be read: the
+ * monotonic one (vDSO) for timestamps, a thread's CPU clock for sample weights. */
+static uint64_t clock_ns(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO; async-signal-safe */
+    if (clock_gettime(clock, &ts) != 0) return 0;
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+static uint64_t now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 
 /* ---- the walk, guarded ---------------------------------------------------------------------
  * The walker on direct loads, instantiated on every known build's frame layout plus the one
@@ -444,14 +448,6 @@ static inline void sample_into(spp_slot *s, const spp_target *t, uint64_t tstate
     __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
 }
 
-/* A thread's CPU clock in ns (clock_gettime is async-signal-safe), or 0 if it cannot be read. */
-static uint64_t cpu_clock_ns(clockid_t clock)
-{
-    struct timespec ts;
-    if (clock_gettime(clock, &ts) != 0) return 0;
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* A sample's weight: the whole intervals of the thread's CPU time since the slot was armed,
  * less those already accounted. One rule for both sources, read from the clock rather than
  * from what the kernel delivered, so totals stay right however many signals arrive:
@@ -463,7 +459,7 @@ static uint64_t cpu_clock_ns(clockid_t clock)
  * sample: the next one carries its time. */
 static inline uint64_t cpu_weight(spp_slot *s)
 {
-    const uint64_t now = cpu_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    const uint64_t now = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     if (now < s->cpu_base) return 1; /* unreadable clock: count the signal itself */
     const uint64_t periods = (now - s->cpu_base) / g.cfg.interval_ns;
     if (periods <= s->periods) return 0;
@@ -612,7 +608,7 @@ static void posix_timers_watch(void)
     for (uint32_t k = 0; k < g.n_active; k++) {
         spp_slot *s = &g_slots[g.active[k]];
         if (!s->has_timer) continue;
-        const uint64_t cpu = cpu_clock_ns(thread_cpu_clock(s->tid));
+        const uint64_t cpu = clock_ns(thread_cpu_clock(s->tid));
         const uint64_t accounted = s->cpu_base + __atomic_load_n(&s->periods, __ATOMIC_RELAXED) * iv;
         if (cpu > accounted + SPP_STALL_NS + 2 * iv && posix_timer_set(s, iv) == 0)
             g.timer_rearms++;
@@ -642,7 +638,7 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident)
         return;
     }
     /* Samples weigh the thread's CPU time from here (cpu_weight). */
-    const uint64_t cpu0 = cpu_clock_ns(thread_cpu_clock(tid));
+    const uint64_t cpu0 = clock_ns(thread_cpu_clock(tid));
     if (cpu0 == 0) {
         note_failed(tid);
         return;
