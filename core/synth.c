@@ -232,6 +232,29 @@ uint64_t spw_synth_tstate(spw_synth *s, uint64_t frame, uint64_t thread_id,
     return t;
 }
 
+uint64_t spw_synth_runtime(spw_synth *s, uint64_t interp_head)
+{
+    const spw_layout *L = &s->layout;
+    size_t blob_len;
+    const uint8_t *blob = spw_flavor_blob(s->flavor, &blob_len);
+    uint64_t r = spw_synth_alloc(s, L->runtime_size, 64);
+    uint8_t *p = r && blob_len <= L->runtime_size ? spw_synth_ptr(s, r, blob_len) : NULL;
+    if (p) memcpy(p, blob, blob_len);
+    put(s, r, L->runtime_interpreters_head, interp_head, 8);
+    return r;
+}
+
+uint64_t spw_synth_interp(spw_synth *s, const uint64_t *tstates, uint32_t n, uint64_t next)
+{
+    const spw_layout *L = &s->layout;
+    uint64_t interp = spw_synth_alloc(s, L->interp_size, 64);
+    for (uint32_t i = 0; i < n; i++)
+        put(s, tstates[i], L->tstate_next, i + 1 < n ? tstates[i + 1] : 0, 8);
+    put(s, interp, L->interp_threads_head, n ? tstates[0] : 0, 8);
+    put(s, interp, L->interp_next, next, 8);
+    return interp;
+}
+
 spw_snap_err spw_synth_encode(const spw_synth *s, const spw_snap_thread *threads,
                               uint32_t n_threads, const uint8_t *expected,
                               uint32_t expected_len, uint8_t *out, size_t cap, size_t *size)

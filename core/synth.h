@@ -101,6 +101,14 @@ uint32_t spw_synth_chain_position(spw_synth_order order, uint32_t chunk, uint32_
 uint64_t spw_synth_tstate(spw_synth *s, uint64_t frame, uint64_t thread_id,
                           uint64_t native_thread_id);
 
+/* A _PyRuntime (runtime_size bytes, the flavour's _Py_DebugOffsets at its start, as in
+ * CPython) whose interpreters.head is `interp_head`. */
+uint64_t spw_synth_runtime(spw_synth *s, uint64_t interp_head);
+/* A PyInterpreterState (interp_size bytes) whose thread list is the n thread states
+ * tstates[0] -> tstates[1] -> ... -> tstates[n-1] -> NULL (their `next` fields are set;
+ * n = 0 gives an empty list), and whose `next` is `next`. */
+uint64_t spw_synth_interp(spw_synth *s, const uint64_t *tstates, uint32_t n, uint64_t next);
+
 /* Reader over the arena: fails outside it. ctx is the spw_synth. */
 int spw_synth_read(void *synth, uint64_t addr, void *dst, size_t len);
 
