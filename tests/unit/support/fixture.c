@@ -12,16 +12,21 @@ static int counting_read(void *ctx, uint64_t addr, void *dst, size_t len)
     return spw_synth_read(&f->s, addr, dst, len);
 }
 
-fixture *fix_new_arch(spw_flavor flavor, spw_arch arch)
+fixture *fix_new_cap(spw_flavor flavor, spw_arch arch, size_t cap)
 {
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    f->arena = malloc(FIX_ARENA);
+    f->arena = malloc(cap);
     assert_non_null(f->arena);
-    assert_int_equal(spw_synth_init(&f->s, flavor, arch, FIX_BASE, f->arena, FIX_ARENA), 0);
+    assert_int_equal(spw_synth_init(&f->s, flavor, arch, FIX_BASE, f->arena, cap), 0);
     f->reader.read = counting_read;
     f->reader.ctx = f;
     return f;
+}
+
+fixture *fix_new_arch(spw_flavor flavor, spw_arch arch)
+{
+    return fix_new_cap(flavor, arch, FIX_ARENA);
 }
 
 fixture *fix_new(spw_flavor flavor)

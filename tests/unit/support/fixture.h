@@ -28,6 +28,8 @@ typedef struct fixture {
 /* A fresh image of `flavor` (x86_64 unless arch given); fails the test if it cannot. */
 fixture *fix_new(spw_flavor flavor);
 fixture *fix_new_arch(spw_flavor flavor, spw_arch arch);
+/* ... with an arena of `cap` bytes instead of FIX_ARENA (long lists of interpreters). */
+fixture *fix_new_cap(spw_flavor flavor, spw_arch arch, size_t cap);
 void fix_free(fixture *f);
 
 /* A code object "fn<i>" in "mod.py" with `units` code units, lines firstline+unit. */
