@@ -4,7 +4,8 @@
  *   1. find _PyRuntime and PyCode_Type (proc.c);
  *   2. stop every thread (stop.c), unless --nonblocking;
  *   3. read _Py_DebugOffsets and parse it: the version field says how long it is;
- *   4. list the threads: runtime.interpreters_head -> interp.next, and per interpreter
+ *   4. list the threads with the core's iterator (core/threads.h):
+ *      runtime.interpreters_head -> interp.next, and per interpreter
  *      interp.threads_head -> tstate.next (plain remote reads, not recorded: a replay
  *      starts from the thread table, not from the lists);
  *   5. walk and symbolize every thread through the recording reader (remote.c);
@@ -13,14 +14,13 @@
  *      capture fails. The replay's JSON is stored in the file as its expected output.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "spwalk.h"
-
-/* More interpreters than this in one process is a corrupt list, not a real program. */
-#define MAX_INTERPRETERS 4096u
+#include "threads.h"
 
 static double now_ms(void)
 {
@@ -38,14 +38,6 @@ static int read_failure(const sw_remote *r, sw_err *e, const char *what, uint64_
                        (int)r->pid);
     return sw_fail(e, "process %d: cannot read %s at 0x%llx: %s", (int)r->pid, what,
                    (unsigned long long)addr, strerror(r->first_errno ? r->first_errno : EFAULT));
-}
-
-static int read_u64(sw_remote *r, uint64_t addr, uint64_t *v)
-{
-    uint8_t b[8];
-    if (!spw_addr_ok(SPW_ARCH_HOST, addr, 8, 8) || sw_remote_read(r, addr, b, 8)) return -1;
-    *v = spw_le64(b);
-    return 0;
 }
 
 /* Read _Py_DebugOffsets at the start of _PyRuntime and parse it. */
@@ -75,44 +67,43 @@ static int read_layout(sw_remote *r, uint64_t runtime, uint8_t *blob, size_t *bl
     return 0;
 }
 
-/* Every thread state of every interpreter, in list order. */
+/* Every thread state of every interpreter, in list order (core/threads.h), at most as
+ * many as a snapshot holds. */
 static int list_threads(sw_remote *r, const spw_layout *L, uint64_t runtime,
                         spw_snap_thread **out, uint32_t *n_out, sw_err *e)
 {
+    const spw_reader reader = { sw_remote_read, r };
+    spw_threads_iter it;
+    spw_thread_info ti;
     spw_snap_thread *t = NULL;
-    uint32_t n = 0, cap = 0, n_interp = 0;
-    uint64_t interp, ts, addr;
-    if (read_u64(r, addr = runtime + L->runtime_interpreters_head, &interp)) goto unreadable;
-    for (; interp != 0; n_interp++) {
-        if (n_interp == MAX_INTERPRETERS || !spw_addr_ok(SPW_ARCH_HOST, interp, L->interp_size, 8))
-            goto corrupt;
-        if (read_u64(r, addr = interp + L->interp_threads_head, &ts)) goto unreadable;
-        while (ts != 0) {
-            if (n == SPW_SNAP_THREADS_MAX || !spw_addr_ok(SPW_ARCH_HOST, ts, L->tstate_size, 8))
-                goto corrupt;
-            if (n == cap) {
-                cap = cap ? 2 * cap : 16;
-                t = sw_xrealloc(t, cap * sizeof *t);
-            }
-            t[n].tstate = ts;
-            if (read_u64(r, addr = ts + L->tstate_thread_id, &t[n].thread_id) ||
-                read_u64(r, addr = ts + L->tstate_native_thread_id, &t[n].native_thread_id) ||
-                read_u64(r, addr = ts + L->tstate_next, &ts))
-                goto unreadable;
-            n++;
+    uint32_t n = 0, cap = 0;
+    spw_threads_begin_limits(&it, L, &reader, runtime, SPW_THREADS_MAX_INTERP,
+                             SPW_SNAP_THREADS_MAX);
+    while (spw_threads_next(&it, &ti)) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            t = sw_xrealloc(t, cap * sizeof *t);
         }
-        if (read_u64(r, addr = interp + L->interp_next, &interp)) goto unreadable;
+        t[n++] = (spw_snap_thread){ .tstate = ti.tstate, .thread_id = ti.thread_id,
+                                    .native_thread_id = ti.native_thread_id };
     }
-    *out = t;
-    *n_out = n;
-    return 0;
-unreadable:
+    const spw_threads_status st = spw_threads_status_of(&it);
+    if (st == SPW_THREADS_DONE) {
+        *out = t;
+        *n_out = n;
+        return 0;
+    }
     free(t);
-    return read_failure(r, e, "the thread list", addr);
-corrupt:
-    free(t);
-    return sw_fail(e, "process %d: the interpreter or thread list is corrupt (changing while "
-                      "read?)", (int)r->pid);
+    const uint64_t at = spw_threads_fail_addr(&it);
+    if (st == SPW_THREADS_UNREADABLE) return read_failure(r, e, "the thread list", at);
+    char limit[96] = "";
+    if (st == SPW_THREADS_LIMIT)
+        snprintf(limit, sizeof limit, ": more than %u interpreters or %u thread states",
+                 SPW_THREADS_MAX_INTERP, SPW_SNAP_THREADS_MAX);
+    return sw_fail(e, "process %d: the interpreter or thread list is corrupt (%s at 0x%llx%s, "
+                      "after %u interpreters and %u thread states; changing while read?)",
+                   (int)r->pid, spw_threads_status_name(st), (unsigned long long)at, limit,
+                   it.n_interp, it.n_threads);
 }
 
 /* Encode a snapshot of what the recorder holds, with `expected` (may be NULL). */
