@@ -108,8 +108,6 @@ void spp_agg_free(spp_agg *a)
 
 int64_t spp_agg_thread(spp_agg *a, uint64_t ident, uint64_t native_id)
 {
-    for (size_t i = a->n_threads; i-- > 0;)
-        if (a->threads[i].ident == ident && a->threads[i].native_id == native_id) return (int64_t)i;
     if (grow((void **)&a->threads, &a->cap_threads, a->n_threads + 1, sizeof *a->threads))
         return -1;
     a->threads[a->n_threads] = (thread_rec){ ident, native_id };

@@ -12,21 +12,22 @@
 
 typedef struct spp_agg spp_agg;
 
-/* What a cached (code, lasti) was resolved to, and the code object's identity at the time:
- * a cache hit is trusted only if the code object still has the same type, names, line
- * table and first line (a freed code object's address can be reused by another one). */
+/* What a cached (code, lasti) was resolved to, and the identity (ring.h) of the code object
+ * it was resolved from: a sample hits the entry only if the handler saw the same identity
+ * (a freed code object's address can be reused by another one). */
 typedef struct spp_cache_entry {
     uint64_t code;
     uint32_t lasti;
     uint32_t sym;
-    uint32_t checked_gen; /* drain generation of the last identity check */
+    uint32_t ident;
     uint32_t used;
-    uint64_t ident[4];
 } spp_cache_entry;
 
 spp_agg *spp_agg_new(void);
 void spp_agg_free(spp_agg *a);
-/* -1 on allocation failure for every function returning an index. */
+/* -1 on allocation failure for every function returning an index. A thread record is made
+ * for every arming, so its index names one thread for the whole session even when the
+ * kernel reuses the tid or pthread reuses the ident. */
 int64_t spp_agg_thread(spp_agg *a, uint64_t ident, uint64_t native_id);
 int64_t spp_agg_symbol(spp_agg *a, const char *function, const char *file, int32_t line);
 int spp_agg_add(spp_agg *a, uint32_t thread, const uint32_t *syms, uint32_t n, uint64_t w);

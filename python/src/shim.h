@@ -1,5 +1,9 @@
 /*
- * shim.h — the live sampling shim inside spprof._native. Pure C (no Python header).
+ * shim.h — the live sampling shim inside spprof._native, as the module sees it. Pure C
+ * (no Python header). Its parts, one job a file: guard.c (the fault guard), handler.c (all
+ * that runs in signal context), ring.h (the record format), timers.h with timer_perf.c (the
+ * two timer sources), slots.c (the slot table and its handshake), consumer.c (scan, drain,
+ * symbolize), session.c (start/stop/stats, fork), testhooks.c (test and benchmark entries).
  *
  * One profiling session at a time per process. A session:
  *   - installs a SIGPROF handler (samples) and a SIGSEGV/SIGBUS guard (faults in walks);
@@ -21,10 +25,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPP_MAX_DEPTH 256u    /* frames kept per sample (innermost first) */
-#define SPP_MAX_SLOTS 4096u   /* threads sampled at once */
-#define SPP_RING_CELLS 32768u /* 16-byte cells per thread ring (512 KiB) */
-#define SPP_FD_MAP 65536u     /* perf fds above this are not used */
+#define SPP_DEPTH_DEFAULT 256u /* frames kept per sample (innermost first) ... */
+#define SPP_MAX_DEPTH 4096u    /* ... and the most start() accepts */
+#define SPP_MAX_SLOTS 16384u   /* threads sampled at once; more are counted as unsampled */
+#define SPP_FD_MAP 65536u      /* perf fds at or above this are not used */
 #define SPP_SCAN_NS 20000000ull /* consumer period: scan threads, drain rings */
 #define SPP_BORN_NS 100000ull   /* rescan period while a new thread is being born */
 #define SPP_BORN_TRIES 200u     /* ... for at most this many rescans (20 ms) */
@@ -58,11 +62,21 @@ typedef struct spp_stats {
     uint64_t interval_ns;
     uint64_t threads_armed;   /* timers armed over the session */
     uint64_t threads_active;  /* timers armed right now */
-    uint64_t arm_failures;    /* threads that could not get a timer (gone, no fd, ...) */
+    uint64_t threads_unsampled; /* threads of the last full scan without a timer */
+    uint64_t arm_failures;    /* threads that could not get a timer (gone, no memory, ...) */
+    uint64_t posix_fallbacks; /* threads given a POSIX timer because perf fds ran out */
+    uint64_t perf_fds;        /* perf fds held right now */
     uint64_t timer_rearms;    /* POSIX timers found silent and set again */
     uint64_t symbolize_errors;
+    uint64_t freed_code;      /* frames whose code object was freed before the drain */
+    uint64_t samples_lost;    /* captured samples the consumer could not store (no memory) */
     uint64_t records;         /* records drained by the consumer */
     uint64_t consumer_rounds; /* times the consumer woke and scanned */
+    uint64_t partial_scans;   /* scans that could not read the whole thread list */
+    uint64_t faults_forwarded; /* faults that were not ours, handed on */
+    uint32_t max_depth;
+    int counts_kernel;        /* perf_event counts kernel time */
+    int sigprof_stolen;       /* someone replaced our SIGPROF handler during the session */
     int active;
 } spp_stats;
 
@@ -86,7 +100,12 @@ typedef struct spp_config {
     uint64_t interval_ns;
     spp_timer_kind timer;
     uint64_t scan_ns;    /* consumer period; 0: SPP_SCAN_NS (benchmarks change it) */
+    uint32_t max_depth;  /* frames kept per sample; 0: SPP_DEPTH_DEFAULT */
 } spp_config;
+
+/* The guard's test entries (guard.h) */
+int spp_guard_begin(void);
+void spp_guard_end(int installed);
 
 /* Start a session; 0, or -1 with a message in err. Not thread-safe against itself: the
  * module serialises start/stop. */
@@ -108,17 +127,12 @@ void spp_results_free(void);
 void spp_api_lock(void);
 void spp_api_unlock(void);
 
-/* --- test and benchmark entry points ------------------------------------------------ */
+/* --- test and benchmark entry points (testhooks.c) -------------------------------------- */
 
 /* Walk a thread state of this process right now, on the calling thread, with the live
  * reader under the fault guard (exactly the handler's walk). */
 spw_status spp_walk_now(const spp_target *t, uint64_t tstate, spw_frame *frames, uint32_t max,
                         spw_walk_result *res);
-/* The test entries run outside a session too: put the fault guard in place around them.
- * spp_guard_begin() returns 1 if it installed it (pass that to spp_guard_end), 0 if it was
- * already there, -1 on failure. */
-int spp_guard_begin(void);
-void spp_guard_end(int installed);
 /* Symbolize through the guarded reader (what the consumer does). */
 spw_sym_err spp_symbolize_guarded(const spw_layout *L, uint64_t code, uint32_t lasti,
                                   spw_symbol *out);
@@ -127,18 +141,23 @@ spw_sym_err spp_symbolize_guarded(const spw_layout *L, uint64_t code, uint32_t l
 uint32_t spp_chase_unchecked(const spp_target *t, uint64_t tstate, spw_frame *frames,
                              uint32_t max);
 /* Run the handler's sample path (walk + record into a private ring, counters) n times on
- * the calling thread; returns nanoseconds per sample. */
-double spp_bench_sample(const spp_target *t, uint64_t tstate, uint32_t n);
-/* While profiling: make the next samples of the calling thread walk `tstate` instead of its
- * own (0 to clear). Used to feed the real handler a crafted, faulting chain. */
-void spp_test_override(uint64_t tstate, int tid);
+ * the calling thread at depth `depth`; returns nanoseconds per sample. */
+double spp_bench_sample(const spp_target *t, uint64_t tstate, uint32_t n, uint32_t depth);
+/* While profiling: make the samples of thread `tid` walk `tstate` instead of its own (0 goes
+ * back to its own). 0, or -1 if that thread has no slot. */
+int spp_test_pin_tstate(int tid, uint64_t tstate);
 /* Test only: stop the POSIX timer of thread `tid` behind the shim's back, as the kernel
  * sometimes does. 0, or -1 if that thread has no POSIX timer. */
 int spp_test_silence_timer(int tid);
+/* Test only: send thread `to` a SIGPROF that names the slot of thread `owner` as a stale
+ * timer signal would; returns the slot's handler count seen from inside (see testhooks.c). */
+int spp_test_stale_signal(int owner, int to);
 
 /* A Python thread is about to start (called from the module's audit hook, any thread):
  * the consumer rescans promptly until it is armed. No-op when not profiling. */
 void spp_thread_starting(void);
+/* Called from the module's audit hook on os.exec (see session.c). */
+void spp_before_exec(void);
 /* This thread's kernel thread id (cached). */
 int spp_gettid(void);
 

@@ -1,0 +1,230 @@
+/*
+ * handler.c — signal context only: the SIGPROF handler and the sample it takes.
+ *
+ * The calls this file makes, all async-signal-safe: clock_gettime (the monotonic clock
+ * through the vDSO, the thread's CPU clock through a system call), syscall(SYS_gettid)
+ * (once per thread, then cached), ioctl on the thread's perf fd, and the fault guard's
+ * sigsetjmp (guard.c). No malloc, no lock, no stdio, no Python API; errno is saved and
+ * restored. State is reached without dynamic TLS: the slot comes from the signal itself
+ * (timers.h), the tid and the guard's recovery point are initial-exec TLS.
+ */
+#include "handler.h"
+#include "guard.h"
+#include "live_reader.h"
+#include "session.h"
+#include "timers.h"
+#include "walk_body.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define IE_TLS __thread __attribute__((tls_model("initial-exec")))
+#define NOINLINE __attribute__((noinline))
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+static IE_TLS int t_tid;
+static uint64_t g_stale; /* signals that named a slot not theirs (stats, tests) */
+
+uint64_t spp_handler_stale(void) { return __atomic_load_n(&g_stale, __ATOMIC_RELAXED); }
+
+int spp_gettid(void)
+{
+    if (UNLIKELY(t_tid == 0)) t_tid = (int)syscall(SYS_gettid);
+    return t_tid;
+}
+
+void spp_handler_atfork_child(void) { t_tid = 0; }
+
+uint64_t spp_clock_ns(clockid_t clock)
+{
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+/* Unguarded: the caller holds a recovery point. */
+static inline int code_identity(const spw_layout *L, uint64_t code, uint32_t *out)
+{
+    if (!spw_addr_ok(L->arch, code, L->code_size, 8)) return -1;
+    uint64_t q, f, lt;
+    uint32_t line;
+    spp_live_read(NULL, code + L->co_qualname, &q, 8);
+    spp_live_read(NULL, code + L->co_filename, &f, 8);
+    spp_live_read(NULL, code + L->co_linetable, &lt, 8);
+    spp_live_read(NULL, code + L->co_firstlineno, &line, 4);
+    *out = (uint32_t)mix64(mix64(mix64(q ^ 0x9e3779b97f4a7c15ull) ^ f) ^ lt ^ (uint64_t)line << 32);
+    return 0;
+}
+
+typedef struct walk_job {
+    const spp_target *t;
+    spw_walk_args a;
+    int tid;
+    uint32_t *idents;
+    spw_walk_result *r;
+} walk_job;
+
+/* The walker on direct loads, instantiated on every known build's frame layout plus the
+ * one that reads offsets at run time; `flavor` picks one. */
+static NOINLINE void walk_job_run(void *arg)
+{
+    walk_job *j = arg;
+    const spw_layout *L = j->a.layout;
+    if (j->tid) {
+        uint64_t nid = ~0ull;
+        if (spw_addr_ok(L->arch, j->a.tstate, (uint64_t)L->tstate_native_thread_id + 8, 8))
+            spp_live_read(NULL, j->a.tstate + L->tstate_native_thread_id, &nid, 8);
+        if (nid != (uint64_t)(unsigned)j->tid) {
+            memset(j->r, 0, sizeof *j->r);
+            j->r->status = SPW_WALK_DROPPED;
+            j->r->reason = SPW_REASON_INVALID_FRAME;
+            return;
+        }
+    }
+    spw_walk_known(j->t->flavor, SPW_ARCH_HOST, &j->a, spp_live_read, NULL, j->r);
+    if (!j->idents || j->r->status == SPW_WALK_DROPPED) return;
+    /* Runs of frames on one code object (recursion) share one identity read. */
+    uint64_t last = 0;
+    uint32_t id = 0;
+    for (uint32_t i = 0; i < j->r->n_frames; i++) {
+        if (j->a.frames[i].code != last) {
+            last = j->a.frames[i].code;
+            if (code_identity(L, last, &id) != 0) id = 0;
+        }
+        j->idents[i] = id;
+    }
+}
+
+void spp_sample_walk(const spp_target *t, uint64_t tstate, int tid, spw_frame *frames,
+                     uint32_t max, uint32_t *idents, spw_walk_result *r)
+{
+    walk_job j = { .t = t,
+                   .a = { .layout = &t->layout, .code_type = t->code_type, .tstate = tstate,
+                          .frames = frames, .max_frames = max },
+                   .tid = tid, .idents = idents, .r = r };
+    if (spp_guarded(walk_job_run, &j) != 0) {
+        r->status = SPW_WALK_DROPPED;
+        r->reason = SPW_REASON_UNREADABLE;
+        r->n_frames = 0;
+    }
+}
+
+static void identity_job(void *arg)
+{
+    struct { const spw_layout *L; uint64_t code; uint32_t *out; int rc; } *j = arg;
+    j->rc = code_identity(j->L, j->code, j->out);
+}
+
+int spp_code_identity(const spw_layout *L, uint64_t code, uint32_t *out)
+{
+    struct { const spw_layout *L; uint64_t code; uint32_t *out; int rc; } j = { L, code, out, -1 };
+    if (spp_guarded(identity_job, &j) != 0) return -1;
+    return j.rc;
+}
+
+static inline void count_add(uint64_t *c, uint64_t v)
+{
+    __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+
+void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
+                     uint64_t weight, uint64_t ts)
+{
+    spw_walk_result r;
+    spp_sample_walk(t, tstate, tid, s->scratch, s->depth, s->idents, &r);
+
+    int drop = -1;
+    uint32_t flags = 0;
+    if (r.status == SPW_WALK_DROPPED) {
+        drop = (r.reason >= 1 && r.reason <= 4) ? (int)r.reason - 1 : SPP_DROP_INVALID_FRAME;
+    } else {
+        const uint32_t n = r.n_frames;
+        if (r.status == SPW_WALK_TRUNCATED) flags |= SPP_REC_TRUNCATED;
+        if (spp_ring_free(&s->ring) < 1u + n) {
+            drop = SPP_DROP_OVERFLOW;
+        } else {
+            const uint64_t head = s->ring.head;
+            spp_cell *c = spp_ring_at(&s->ring, head);
+            c->a = spp_rec_header(weight, n, flags);
+            c->b = ts;
+            for (uint32_t i = 0; i < n; i++) {
+                c = spp_ring_at(&s->ring, head + 1 + i);
+                c->a = s->scratch[i].code;
+                c->b = (uint64_t)s->scratch[i].lasti | (uint64_t)s->idents[i] << 32;
+            }
+            spp_ring_publish(&s->ring, 1u + n);
+        }
+    }
+    /* A seqlock (one writer, this thread) so readers see captured + dropped == expirations
+     * at every instant. */
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    count_add(&s->counts.expirations, weight);
+    count_add(&s->counts.signals, 1);
+    if (drop >= 0) {
+        count_add(&s->counts.dropped[drop], weight);
+    } else {
+        count_add(&s->counts.captured, weight);
+        if (flags & SPP_REC_TRUNCATED) count_add(&s->counts.truncated, weight);
+    }
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+}
+
+/* A sample's weight: the whole intervals of the thread's CPU clock since cpu_base, less
+ * those already accounted. Read from the clock rather than from what the kernel delivered,
+ * so totals stay right however many signals arrive (POSIX timers lose expirations under
+ * load; perf may not signal overflows in kernel mode). cpu_base starts at a random phase of
+ * an interval (slot arming), so a thread shorter than one interval is sampled with
+ * probability length / interval: totals are right in expectation at any thread length. An
+ * early signal, with no whole interval since the last sample, weighs 0 and is not a sample:
+ * the next one carries its time. */
+static inline uint64_t cpu_weight(spp_slot *s, uint64_t interval_ns)
+{
+    const uint64_t now = spp_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    if (now == 0) return 1; /* unreadable clock: count the signal itself */
+    const uint64_t periods = (now - s->cpu_base) / interval_ns; /* modular: base may be < 0 */
+    if (periods <= s->periods) return 0;
+    uint64_t w = periods - s->periods;
+    if (w > SPP_REC_WEIGHT_MAX) w = SPP_REC_WEIGHT_MAX;
+    __atomic_store_n(&s->periods, s->periods + w, __ATOMIC_RELAXED); /* the consumer reads it */
+    return w;
+}
+
+void spp_on_sigprof(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    const int saved_errno = errno;
+    const uint64_t ts = spp_now_ns();
+    int fd;
+    const int idx = spp_timer_slot_of(si, &fd);
+    if (idx >= 0) {
+        spp_slot *s = &spp_slots[idx];
+        const int tid = spp_gettid();
+        spp_slot_enter(s);
+        if (spp_slot_owned_by(s, tid) && (fd < 0 || s->fd == fd)) {
+            const uint64_t iv = spp_g.cfg.interval_ns;
+            const uint64_t weight = cpu_weight(s, iv);
+            if (weight)
+                spp_sample_into(s, &spp_g.cfg.target, __atomic_load_n(&s->tstate, __ATOMIC_RELAXED),
+                                tid, weight, ts);
+            if (fd >= 0) spp_timer_rearm_perf(s, fd, iv);
+        } else {
+            __atomic_add_fetch(&g_stale, 1, __ATOMIC_RELAXED);
+        }
+        spp_slot_leave(s);
+    }
+    errno = saved_errno;
+}

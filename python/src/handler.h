@@ -1,0 +1,39 @@
+/*
+ * handler.h — what runs in signal context: the SIGPROF handler and the sample path it
+ * shares with the test and benchmark entries.
+ */
+#ifndef SPP_HANDLER_H
+#define SPP_HANDLER_H
+
+#include "slots.h"
+
+#include <signal.h>
+
+/* The SIGPROF handler (installed by session.c). */
+void spp_on_sigprof(int sig, siginfo_t *si, void *uc);
+
+/* The guarded walk of one sample: when tid != 0, first check that the thread state is that
+ * thread's (a slot can briefly point at a deleted tstate); then walk; then, for each emitted
+ * frame, the identity of its code object (ring.h) into idents[i] when idents != NULL. A
+ * fault anywhere makes it dropped/unreadable. */
+void spp_sample_walk(const spp_target *t, uint64_t tstate, int tid, spw_frame *frames,
+                     uint32_t max, uint32_t *idents, spw_walk_result *r);
+
+/* One sample into a slot: walk, append the record (or count the overflow), count. */
+void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
+                     uint64_t weight, uint64_t ts);
+
+/* The identity of a code object, as the handler takes it: a hash of its qualified name,
+ * file name and line table pointers and its first line. -1 when it cannot be read. */
+int spp_code_identity(const spw_layout *L, uint64_t code, uint32_t *out);
+
+/* A clock in ns, 0 if it cannot be read (clock_gettime is async-signal-safe). */
+uint64_t spp_clock_ns(clockid_t clock);
+static inline uint64_t spp_now_ns(void) { return spp_clock_ns(CLOCK_MONOTONIC); }
+
+/* SIGPROFs that named a slot that is not their thread's (a stale fd or timer index). */
+uint64_t spp_handler_stale(void);
+
+void spp_handler_atfork_child(void);
+
+#endif /* SPP_HANDLER_H */

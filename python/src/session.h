@@ -1,0 +1,55 @@
+/*
+ * session.h — the state of the one profiling session of this process, shared by the
+ * session (start/stop/stats), the consumer and the timers. Handlers read only
+ * `cfg.target` and `cfg.interval_ns`, which do not change while a session runs.
+ */
+#ifndef SPP_SESSION_H
+#define SPP_SESSION_H
+
+#include "shim.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+struct spp_agg;
+
+typedef struct spp_session {
+    spp_config cfg;
+    uint32_t ring_cells;  /* cells per thread ring (a power of two) */
+    int counts_kernel;    /* perf_event counts kernel time too */
+    int running;
+    int stop_req;
+    int poked;            /* a thread is starting: rescan soon (under mu) */
+    int consumer_started; /* under mu */
+    pthread_t consumer;
+    pthread_mutex_t mu;   /* the slot index, folded counters, stop request */
+    pthread_cond_t cv;
+    struct sigaction prof_prev;
+    struct spp_agg *agg;
+    uint32_t gen, drain_gen;
+    spp_counts folded;
+    uint64_t threads_armed, arm_failures, threads_unsampled, posix_fallbacks, timer_rearms,
+        symbolize_errors, freed_code, agg_lost, records, rounds, partial_scans, handler_lost;
+    uint64_t start_ns, stop_ns;
+    uint64_t rng;
+    int have_results;
+    int sigprof_stolen; /* our SIGPROF handler was replaced during the session */
+} spp_session;
+
+extern spp_session spp_g;
+
+/* The consumer thread's body and its pieces (consumer.c). */
+void *spp_consumer_main(void *arg);
+/* Walk the thread list and bring the slots in line; returns the thread states not yet
+ * bound to a thread (a thread being born). `initial`: the scan of start(). */
+uint32_t spp_scan(int initial);
+int spp_drain_all(void); /* 1 when some ring was over half full */
+/* Disarm the slot at position k of the active list: stop its timer, wait for its handlers
+ * to leave, drain it, fold its counters, release it. */
+void spp_slot_disarm(uint32_t k);
+
+uint64_t spp_rng_next(void);
+/* Note in stats() when our SIGPROF handler was replaced by someone else. */
+void spp_check_sigprof(void);
+
+#endif /* SPP_SESSION_H */

@@ -1,0 +1,82 @@
+/*
+ * slots.h — the table of sampled threads and the handshake between a thread's handler and
+ * the consumer that disarms it.
+ *
+ * A slot is found by the handler from its signal (a timer's si_value, a perf fd's si_fd):
+ * slots live in a static array that is never freed, so a late or stale signal can always
+ * look at the slot it names. Only the slot's own thread (tid check) ever touches its ring.
+ *
+ * The handshake is a count, not a flag: a handler increments `inside` before it reads
+ * `state` and decrements it when it leaves; the consumer sets `state = DISARMING` before it
+ * reads `inside` (all sequentially consistent, Dekker style). Either the consumer sees the
+ * handler inside and waits, or the handler sees DISARMING and leaves without touching the
+ * slot. A stale signal on another thread (a reused fd number or timer index) only adds and
+ * removes its own 1, so it can never hide the owner's handler from the consumer.
+ */
+#ifndef SPP_SLOTS_H
+#define SPP_SLOTS_H
+
+#include "ring.h"
+#include "shim.h"
+
+#include <time.h>
+
+enum { SPP_SLOT_FREE = 0, SPP_SLOT_ARMED = 1, SPP_SLOT_DISARMING = 2 };
+
+typedef struct spp_slot {
+    /* the handshake */
+    int state;
+    int inside; /* handlers inside this slot right now */
+    /* configuration, written by the consumer before state becomes ARMED */
+    int tid;
+    int fd;             /* perf_event fd, or -1 */
+    timer_t timer;      /* POSIX timer, if has_timer */
+    int has_timer;
+    uint64_t tstate;    /* may be updated while armed (atomic) */
+    int pinned;         /* tstate set by a test entry: the scan leaves it alone */
+    uint64_t ident;     /* tstate.thread_id when armed */
+    spw_frame *scratch; /* `depth` frames for the walk ... */
+    uint32_t *idents;   /* ... and their code objects' identities */
+    uint32_t depth;     /* frames kept per sample */
+    /* written by the handler only */
+    spp_ring ring;      /* head: handler; tail: consumer */
+    uint64_t cpu_base;  /* the thread's CPU clock (ns) at which accounting starts */
+    uint64_t periods;   /* whole intervals since cpu_base accounted so far */
+    uint32_t perf_first;/* perf: the first (random) period is running */
+    uint32_t seq;       /* seqlock over counts */
+    spp_counts counts;
+    /* consumer-private */
+    uint32_t seen_gen;
+    uint32_t agg_thread;
+} spp_slot;
+
+extern spp_slot spp_slots[SPP_MAX_SLOTS];
+
+/* Handler side of the handshake: enter (always), then check it may sample. */
+static inline void spp_slot_enter(spp_slot *s) { __atomic_add_fetch(&s->inside, 1, __ATOMIC_SEQ_CST); }
+static inline void spp_slot_leave(spp_slot *s) { __atomic_sub_fetch(&s->inside, 1, __ATOMIC_SEQ_CST); }
+static inline int spp_slot_owned_by(const spp_slot *s, int tid)
+{
+    return __atomic_load_n(&s->state, __ATOMIC_SEQ_CST) == SPP_SLOT_ARMED && s->tid == tid;
+}
+
+/* Consumer side: no handler can start using the slot after this returns. */
+void spp_slot_quiesce(spp_slot *s);
+
+/* --- the consumer's index of slots (not used by handlers) --------------------------------
+ * The active list, the free list and a hash tid -> slot: lookups in O(1) so a scan costs
+ * O(threads), not O(threads^2). All under the consumer (and spp_start/spp_stop). */
+void spp_slots_reset(void);               /* at start(): every FREE slot on the free list */
+int spp_slots_take(uint32_t *idx);        /* 0, or -1 when every slot is in use */
+void spp_slots_activate(uint32_t idx);    /* put an armed slot on the active list + hash */
+void spp_slots_release(uint32_t idx);     /* off the active list + hash, back on the free list */
+uint32_t spp_slots_find(int tid);         /* slot index, or SPP_MAX_SLOTS if none */
+uint32_t spp_slots_n_active(void);
+uint32_t spp_slots_active(uint32_t k);    /* k < n_active */
+uint32_t spp_slots_pos(uint32_t idx);     /* position of an active slot in the list */
+
+/* Counters: the handler's seqlock writer side and a consistent reader. */
+void spp_slot_read_counts(spp_slot *s, spp_counts *out);
+void spp_counts_add(spp_counts *to, const spp_counts *from);
+
+#endif /* SPP_SLOTS_H */

@@ -1,0 +1,118 @@
+/*
+ * testhooks.c — entry points for the tests and benchmarks (shim.h). None of this is on the
+ * sampling path: the handler reads nothing that only a test sets (a test that feeds the
+ * handler a crafted chain pins the slot's thread state, which the handler reads anyway).
+ */
+#include "guard.h"
+#include "handler.h"
+#include "live_reader.h"
+#include "session.h"
+#include "timers.h"
+#include "walk_body.h"
+
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+spw_status spp_walk_now(const spp_target *t, uint64_t tstate, spw_frame *frames, uint32_t max,
+                        spw_walk_result *res)
+{
+    spp_sample_walk(t, tstate, 0, frames, max, NULL, res);
+    return res->status;
+}
+
+/* The benchmark's yardstick: the same walk with no validation (walk_body.h), on the same
+ * direct loads. Unguarded: only for the calling thread's own, live stack. */
+uint32_t spp_chase_unchecked(const spp_target *t, uint64_t tstate, spw_frame *frames,
+                             uint32_t max)
+{
+    return spw_chase_known(t->flavor, &t->layout, spp_live_read, NULL, tstate, frames, max);
+}
+
+double spp_bench_sample(const spp_target *t, uint64_t tstate, uint32_t n, uint32_t depth)
+{
+    if (depth == 0 || depth > SPP_MAX_DEPTH) return -1.0;
+    const uint32_t cells = 32768;
+    spp_slot *s = calloc(1, sizeof *s);
+    void *mem = malloc(cells * sizeof(spp_cell) + depth * (sizeof(spw_frame) + 4u));
+    if (!s || !mem) {
+        free(s);
+        free(mem);
+        return -1.0;
+    }
+    s->ring.cells = mem;
+    s->ring.mask = cells - 1;
+    s->depth = depth;
+    s->scratch = (spw_frame *)(void *)((spp_cell *)mem + cells);
+    s->idents = (uint32_t *)(void *)(s->scratch + depth);
+    const int tid = spp_gettid();
+    const uint64_t t0 = spp_now_ns();
+    for (uint32_t i = 0; i < n; i++) {
+        spp_sample_into(s, t, tstate, tid, 1, spp_now_ns());
+        s->ring.tail = s->ring.head; /* the consumer's part, minus the symbolization */
+    }
+    const uint64_t t1 = spp_now_ns();
+    const int ok = s->counts.captured == n;
+    free(mem);
+    free(s);
+    return ok ? (double)(t1 - t0) / n : -1.0;
+}
+
+int spp_test_pin_tstate(int tid, uint64_t tstate)
+{
+    int rc = -1;
+    pthread_mutex_lock(&spp_g.mu);
+    const uint32_t idx = spp_g.running ? spp_slots_find(tid) : SPP_MAX_SLOTS;
+    if (idx < SPP_MAX_SLOTS) {
+        spp_slot *s = &spp_slots[idx];
+        s->pinned = tstate != 0;
+        if (tstate) __atomic_store_n(&s->tstate, tstate, __ATOMIC_RELAXED);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&spp_g.mu);
+    return rc; /* unpinned, the next scan gives the slot its own tstate back */
+}
+
+int spp_test_silence_timer(int tid)
+{
+    static const struct itimerspec off; /* all zero: disarmed */
+    int rc = -1;
+    pthread_mutex_lock(&spp_g.mu);
+    const uint32_t idx = spp_g.running ? spp_slots_find(tid) : SPP_MAX_SLOTS;
+    if (idx < SPP_MAX_SLOTS && spp_slots[idx].has_timer)
+        rc = timer_settime(spp_slots[idx].timer, 0, &off, NULL);
+    pthread_mutex_unlock(&spp_g.mu);
+    return rc;
+}
+
+/* Hold this thread's slot as a handler mid-sample does, make thread `to` take a SIGPROF that
+ * names this slot as a stale timer signal would (a timer index reused since it was sent),
+ * wait for that handler to be done, and report how many handlers the slot counts as inside:
+ * 1 (this one) when the handshake is exact. A flag would read 0 here, and a disarm would
+ * then unmap the ring under the mid-sample handler. -1 on failure. */
+int spp_test_stale_signal(int owner, int to)
+{
+    pthread_mutex_lock(&spp_g.mu);
+    const uint32_t idx = spp_g.running ? spp_slots_find(owner) : SPP_MAX_SLOTS;
+    pthread_mutex_unlock(&spp_g.mu);
+    if (idx >= SPP_MAX_SLOTS) return -1;
+    spp_slot *s = &spp_slots[idx];
+    const uint64_t seen = spp_handler_stale();
+    spp_slot_enter(s);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = SIGPROF;
+    si.si_code = SI_TIMER;
+    si.si_value.sival_int = (int)idx;
+    int rc = -1;
+    if (syscall(SYS_rt_tgsigqueueinfo, getpid(), to, SIGPROF, &si) == 0) {
+        const uint64_t deadline = spp_now_ns() + 2000000000ull;
+        while (spp_handler_stale() == seen && spp_now_ns() < deadline) sched_yield();
+        if (spp_handler_stale() != seen) rc = __atomic_load_n(&s->inside, __ATOMIC_SEQ_CST);
+    }
+    spp_slot_leave(s);
+    return rc;
+}
