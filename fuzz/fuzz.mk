@@ -13,7 +13,8 @@
 #   fuzz-selftest  planted-bug variants of the walker: libFuzzer must find each within
 #                  FUZZ_SELFTEST_SECONDS (60); AFL++'s time is reported
 #   fuzz-build     just build every binary
-#   fuzz-seeds     regenerate the generated seed files (layout blobs, synthetic snapshots)
+#   fuzz-seeds     regenerate the generated seed files (layout blobs, synthetic snapshots,
+#                  thread-list recipes)
 #   fuzz-merge     minimize corpus/<target>/ with its scratch corpus (libFuzzer -merge=1)
 #   coverage       line/branch coverage of core/ from unit tests + corpora -> docs/coverage.md
 #

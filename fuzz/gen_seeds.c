@@ -8,6 +8,9 @@
  *   corpus/walk_snapshot/synth-<flavour>     a snapshot with several threads: a normal
  *                                            chain (thread-local bytecode on 3.14t), a cycle,
  *                                            an empty stack, incomplete frames
+ *   corpus/threads/<name>                    fuzz_threads recipes: interpreters and thread
+ *                                            lists, cycles in both lists (short, long, after
+ *                                            a long tail), bad links, lowered limits
  *
  * The output is deterministic, so rerunning it leaves the committed files unchanged.
  * Usage: gen_seeds CORPUS_DIR
@@ -77,6 +80,132 @@ static void build(spw_synth *s, spw_flavor fl, spw_snap_thread th[4])
     if (s->oom) exit(1);
 }
 
+/* ---- fuzz_threads recipes, written field by field as fuzz/provider.h reads them ---- */
+typedef struct recipe {
+    uint8_t b[256];
+    size_t n;
+} recipe;
+
+static void r_u8(recipe *r, uint8_t v) { r->b[r->n++] = v; }
+/* fz_range(lo, hi): nothing when hi <= lo, else v - lo in as few bytes as hi - lo needs. */
+static void r_range(recipe *r, uint64_t v, uint64_t lo, uint64_t hi)
+{
+    if (hi <= lo) return;
+    unsigned width = 1;
+    while (width < 8 && ((hi - lo) >> (8 * width)) != 0) width++;
+    for (unsigned i = 0; i < width; i++) r_u8(r, (uint8_t)((v - lo) >> (8 * i)));
+}
+
+/* Head of a recipe: flavour, place (fuzz_threads.c PLACES), limits (0 = the defaults),
+ * then the interpreters' thread counts (counts above 8 must be the first interpreter's,
+ * up to 6000) and unborn patterns. */
+static void r_head(recipe *r, unsigned flavor, unsigned place, int small_limits, unsigned max_i,
+                   unsigned max_t, unsigned n_interp, const unsigned *counts, const uint8_t *unborn)
+{
+    r->n = 0;
+    r_u8(r, (uint8_t)flavor);
+    r_u8(r, (uint8_t)place);
+    r_u8(r, small_limits ? 200 : 0);
+    if (small_limits) {
+        r_range(r, max_i, 0, 16);
+        r_range(r, max_t, 0, 400);
+    }
+    r_u8(r, n_interp == 0 ? 240 : (uint8_t)(n_interp - 1)); /* 1..4, or 0 */
+    for (unsigned k = 0; k < n_interp; k++) {
+        if (counts[k] <= 8) r_u8(r, (uint8_t)counts[k]);
+        else {
+            r_u8(r, 224);
+            r_range(r, counts[k], 0, 6000);
+        }
+        r_u8(r, unborn ? unborn[k] : 0);
+    }
+}
+
+/* One corruption: its kind, the state (of n_ts) and interpreter (of n_interp) it is at. */
+static void r_op(recipe *r, unsigned what, unsigned i, unsigned n_ts, unsigned k, unsigned n_interp)
+{
+    r_range(r, what, 0, 11);
+    if (n_ts) r_range(r, i, 0, n_ts - 1);
+    if (n_interp) r_range(r, k, 0, n_interp - 1);
+}
+
+static void threads_seeds(void)
+{
+    recipe r;
+    static const unsigned three[] = { 3 }, several[] = { 3, 0, 5, 1 }, cyc[] = { 1, 2, 0, 1 },
+                          two[] = { 2, 2 }, nine[] = { 3, 3, 3 }, four[] = { 4 },
+                          long3000[] = { 3000 }, long5000[] = { 5000 };
+    static const uint8_t unborn[] = { 0, 0, 3, 1 };
+
+    r_head(&r, 1, 0, 0, 0, 0, 1, three, NULL); /* 3.13t, three states */
+    r_u8(&r, 0);
+    put_file("threads", "one-interp", r.b, r.n, NULL, 0);
+
+    r_head(&r, 3, 0, 0, 0, 0, 4, several, unborn); /* 3.14t, four interpreters, unborn */
+    r_u8(&r, 0);
+    put_file("threads", "several-interps", r.b, r.n, NULL, 0);
+
+    r_head(&r, 0, 0, 0, 0, 0, 1, four, NULL); /* a state pointing at itself */
+    r_u8(&r, 1);
+    r_op(&r, 0, 2, 4, 0, 1);
+    r_range(&r, 2, 0, 2);
+    put_file("threads", "cycle-self", r.b, r.n, NULL, 0);
+
+    r_head(&r, 2, 0, 0, 0, 0, 1, long3000, NULL); /* a tail of 1000, a loop of 2000 */
+    r_u8(&r, 1);
+    r_op(&r, 0, 2999, 3000, 0, 1);
+    r_range(&r, 1000, 0, 2999);
+    put_file("threads", "cycle-long", r.b, r.n, NULL, 0);
+
+    r_head(&r, 0, 0, 0, 0, 0, 1, long5000, NULL); /* a loop of 3 after a tail of 4997 */
+    r_u8(&r, 1);
+    r_op(&r, 0, 4999, 5000, 0, 1);
+    r_range(&r, 4997, 0, 4999);
+    put_file("threads", "cycle-after-tail", r.b, r.n, NULL, 0);
+
+    r_head(&r, 1, 0, 0, 0, 0, 4, cyc, NULL); /* the interpreter list loops: 3 -> 1 */
+    r_u8(&r, 1);
+    r_op(&r, 3, 0, 4, 3, 4);
+    r_range(&r, 1, 0, 3);
+    put_file("threads", "interp-cycle", r.b, r.n, NULL, 0);
+
+    r_head(&r, 3, 1, 0, 0, 0, 2, two, NULL); /* arm64; the last interpreter is its own next */
+    r_u8(&r, 1);
+    r_op(&r, 3, 0, 4, 1, 2);
+    r_range(&r, 1, 0, 1);
+    put_file("threads", "interp-self", r.b, r.n, NULL, 0);
+
+    r_head(&r, 2, 0, 0, 0, 0, 2, two, NULL); /* a misaligned next, then a kernel head */
+    r_u8(&r, 2);
+    r_op(&r, 2, 1, 4, 0, 2);
+    r_range(&r, 2, 0, 12);
+    r_range(&r, 3, 1, 7);
+    r_op(&r, 6, 0, 4, 1, 2);
+    r_u8(&r, 0);
+    r_range(&r, 5, 0, 12);
+    put_file("threads", "bad-links", r.b, r.n, NULL, 0);
+
+    r_head(&r, 1, 0, 1, 2, 5, 3, nine, NULL); /* limits of 2 interpreters, 5 states */
+    r_u8(&r, 0);
+    put_file("threads", "limits", r.b, r.n, NULL, 0);
+
+    r_head(&r, 0, 3, 0, 0, 0, 3, nine, NULL); /* at the x86-64 user limit, cut short */
+    r_u8(&r, 1);
+    r_op(&r, 11, 0, 9, 0, 3);
+    r_range(&r, 0x61b74, 0, 1000000); /* inside the second interpreter's threads head */
+    put_file("threads", "cut-image", r.b, r.n, NULL, 0);
+
+    r_head(&r, 2, 4, 0, 0, 0, 0, NULL, NULL); /* no interpreter, then a bad runtime */
+    r_u8(&r, 0);
+    put_file("threads", "no-interp", r.b, r.n, NULL, 0);
+    r_head(&r, 2, 2, 0, 0, 0, 1, three, NULL);
+    r_u8(&r, 1);
+    r_op(&r, 8, 0, 3, 0, 1);
+    r_range(&r, 1, 0, 12);
+    r_range(&r, 0x10, 1, 0xfff);
+    put_file("threads", "bad-runtime", r.b, r.n, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -134,6 +263,7 @@ int main(int argc, char **argv)
         put_file("snapshot_decode", name, out, len, NULL, 0);
         put_file("walk_snapshot", name, out, len, NULL, 0);
     }
+    threads_seeds();
     free(arena);
     free(out);
     return 0;
