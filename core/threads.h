@@ -55,8 +55,9 @@ typedef struct spw_thread_info {
                                   being born) */
 } spw_thread_info;
 
-/* Caller-allocated; fill it with spw_threads_begin(). Every field is private except the
- * two counters, which a caller may read (for messages and statistics). */
+/* Caller-allocated; fill it with spw_threads_begin(). A caller may read `status` (as
+ * spw_threads_status_of() does) and the two counters (for messages and statistics); the
+ * other fields are the iterator's. */
 typedef struct spw_threads_iter {
     /* What begin() copied: the reader (its ctx must outlive the iteration), the offsets. */
     spw_reader rd;
