@@ -43,8 +43,8 @@ typedef enum spw_threads_status {
 /* Reads one iteration makes at most, given the interpreters it entered and the thread
  * states it returned (the n_interp and n_threads fields): the runtime's head; per
  * interpreter its threads head and its next; per thread state native_thread_id, thread_id
- * and next, and up to three for the state whose read failed. The fuzzer holds the
- * iterator to it exactly. */
+ * and next, and up to three for the state whose read failed. The unit tests and the
+ * fuzzer check it (the fuzzer also the exact count, against its reference). */
 #define SPW_THREADS_READS(n_interp, n_threads) (1u + 2u * (n_interp) + 3u * ((n_threads) + 1u))
 
 typedef struct spw_thread_info {
