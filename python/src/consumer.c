@@ -107,6 +107,7 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
     memset(&s->counts, 0, sizeof s->counts);
     s->seen_gen = spp_g.gen;
     s->agg_thread = (uint32_t)th;
+    s->index = idx;
     const uint64_t done = (cpu0 - base) / iv; /* whole intervals behind us already */
     const uint64_t first = base + (done + 1) * iv - cpu0;
 
@@ -208,11 +209,19 @@ int spp_drain_all(void)
 {
     int full = 0;
     spp_g.drain_gen++;
-    for (uint32_t k = 0; k < spp_slots_n_active(); k++) {
-        spp_slot *s = &spp_slots[spp_slots_active(k)];
-        s->ring.high = 0;
-        slot_drain(s);
-        if (s->ring.high * 2 > (uint64_t)s->ring.mask + 1u) full = 1;
+    for (uint32_t w = 0; w < SPP_MAX_SLOTS / 64; w++) {
+        uint64_t bits = __atomic_load_n(&spp_dirty[w], __ATOMIC_RELAXED);
+        if (!bits) continue;
+        bits = __atomic_exchange_n(&spp_dirty[w], 0, __ATOMIC_ACQUIRE);
+        for (; bits; bits &= bits - 1) {
+            spp_slot *s = &spp_slots[w * 64 + (uint32_t)__builtin_ctzll(bits)];
+            /* a bit may outlive its slot's session (a late record of a disarmed slot) */
+            if (!s->ring.cells || __atomic_load_n(&s->state, __ATOMIC_SEQ_CST) != SPP_SLOT_ARMED)
+                continue;
+            s->ring.high = 0;
+            slot_drain(s);
+            if (s->ring.high * 2 > (uint64_t)s->ring.mask + 1u) full = 1;
+        }
     }
     return full;
 }
@@ -258,7 +267,9 @@ uint32_t spp_scan(int initial)
 {
     const spw_reader rd = { spp_live_read_fn, NULL };
     spw_threads_iter it;
-    spw_threads_begin(&it, &spp_g.cfg.target.layout, &rd, spp_g.cfg.runtime);
+    const uint32_t lim = __atomic_load_n(&spp_g.test_scan_limit, __ATOMIC_RELAXED);
+    spw_threads_begin_limits(&it, &spp_g.cfg.target.layout, &rd, spp_g.cfg.runtime,
+                             SPW_THREADS_MAX_INTERP, lim ? lim : SPW_THREADS_MAX);
     scan_job j = { &it, 0 };
     int faulted = 0;
     for (;;) {
@@ -319,12 +330,18 @@ uint32_t spp_scan(int initial)
  * rest of the thread's life. Each round, a timer whose thread has run SPP_STALL_NS (plus two
  * intervals) of CPU past what its samples account for is set again; the next sample's weight
  * carries the time it missed. A thread that is not running does not advance its clock, so it
- * is never taken for a silent timer. */
+ * is never taken for a silent timer. A clock read is a system call (about 0.5 us), so a round
+ * reads at most SPP_WATCH_MAX of them, in turn: with thousands of POSIX timers each is
+ * checked every few hundred milliseconds. */
+#define SPP_WATCH_MAX 64u
 static void posix_timers_watch(void)
 {
+    static uint32_t cursor; /* round robin: at most SPP_WATCH_MAX clock reads a round */
     const uint64_t iv = spp_g.cfg.interval_ns;
-    for (uint32_t k = 0; k < spp_slots_n_active(); k++) {
-        spp_slot *s = &spp_slots[spp_slots_active(k)];
+    const uint32_t n = spp_slots_n_active();
+    for (uint32_t i = 0; i < n && i < SPP_WATCH_MAX; i++) {
+        if (++cursor >= n) cursor = 0;
+        spp_slot *s = &spp_slots[spp_slots_active(cursor)];
         if (!s->has_timer) continue;
         const uint64_t cpu = spp_clock_ns(spp_thread_cpu_clock(s->tid));
         const uint64_t accounted = s->cpu_base + __atomic_load_n(&s->periods, __ATOMIC_RELAXED) * iv;
@@ -334,17 +351,24 @@ static void posix_timers_watch(void)
     }
 }
 
-/* The consumer sleeps scan_ns between rounds: each wake-up costs the running threads a timer
+/* The consumer wakes every scan_ns (20 ms): each wake-up costs the running threads a timer
  * interrupt, so it wakes rarely. A thread started through `threading` or `_thread` pokes it
- * (spp_thread_starting, from an audit hook): it then rescans every SPP_BORN_NS until the new
- * thread is bound and armed, so a new thread is sampled from its first moments; threads
- * started some other way are found by the next round. */
+ * (spp_thread_starting, from an audit hook; spp_thread_begin, from the new thread): it then
+ * rescans every SPP_BORN_NS until the new thread is bound and armed, so a new thread is
+ * sampled from its first moments. Otherwise the whole thread list is scanned at most every
+ * scan_ns, and less often when it is long: a scan reads every thread state, which is cache
+ * misses (about 1 ms at 4,000 threads here), so the period is set to 200 times the last
+ * scan's CPU time — the periodic scan costs at most 0.5 % of a core. Threads started some
+ * other way are found by the next periodic scan. */
 void *spp_consumer_main(void *arg)
 {
     (void)arg;
-    uint32_t rapid = 0;   /* fast rescans left after a poke */
-    uint64_t drained = 0; /* when the rings were last drained */
-    uint64_t period = spp_g.cfg.scan_ns; /* shorter while rings fill up */
+    pthread_setname_np(pthread_self(), "spprof-consumer"); /* findable in /proc, top -H */
+    uint32_t rapid = 0;     /* fast rescans left after a poke */
+    uint64_t drained = 0;   /* when the rings were last drained */
+    uint64_t scanned = spp_now_ns(); /* when the list was last scanned (start() did) */
+    uint64_t period = spp_g.cfg.scan_ns;      /* drains: shorter while rings fill up */
+    uint64_t scan_period = spp_g.cfg.scan_ns; /* scans: longer while the list is long */
     for (;;) {
         pthread_mutex_lock(&spp_g.mu);
         if (!spp_g.stop_req && !spp_g.poked) {
@@ -355,20 +379,34 @@ void *spp_consumer_main(void *arg)
             dl.tv_nsec = (long)(ns % 1000000000u);
             pthread_cond_timedwait(&spp_g.cv, &spp_g.mu, &dl);
         }
-        const int stop = spp_g.stop_req;
-        if (spp_g.poked) {
+        const int stop = spp_g.stop_req, poked = spp_g.poked;
+        if (poked) {
             spp_g.poked = 0;
             rapid = SPP_BORN_TRIES;
         }
         pthread_mutex_unlock(&spp_g.mu);
         if (stop) break;
-        const uint64_t armed = spp_g.threads_armed;
-        const uint32_t unborn = spp_scan(0);
-        __atomic_fetch_add(&spp_g.rounds, 1, __ATOMIC_RELAXED);
-        if (rapid) rapid = (spp_g.threads_armed != armed && unborn == 0) ? 0 : rapid - 1;
+        uint64_t now = spp_now_ns();
+        if (rapid || now - scanned >= scan_period) {
+            const uint64_t armed = spp_g.threads_armed;
+            const uint64_t c0 = spp_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+            const uint32_t unborn = spp_scan(0);
+            const uint64_t cost = spp_clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+            if (!rapid) {
+                scanned = now;
+                scan_period = 200 * cost > spp_g.cfg.scan_ns ? 200 * cost : spp_g.cfg.scan_ns;
+                if (scan_period > SPP_SCAN_MAX_NS) scan_period = SPP_SCAN_MAX_NS;
+            }
+            __atomic_fetch_add(&spp_g.rounds, 1, __ATOMIC_RELAXED);
+            pthread_mutex_lock(&spp_g.mu);
+            spp_g.scans++;
+            pthread_cond_broadcast(&spp_g.scanned);
+            pthread_mutex_unlock(&spp_g.mu);
+            if (rapid) rapid = (spp_g.threads_armed != armed && unborn == 0) ? 0 : rapid - 1;
+        }
         /* The rest is periodic work: not repeated by the fast rescans, and not put off by
          * them either (a program starting threads all the time keeps them coming). */
-        const uint64_t now = spp_now_ns();
+        now = spp_now_ns();
         if (now - drained >= period) {
             drained = now;
             spp_guard_install(); /* back on top if faulthandler.enable() ran after start */
@@ -379,5 +417,8 @@ void *spp_consumer_main(void *arg)
     }
     spp_drain_all();
     while (spp_slots_n_active()) spp_slot_disarm(spp_slots_n_active() - 1);
+    pthread_mutex_lock(&spp_g.mu);
+    pthread_cond_broadcast(&spp_g.scanned); /* nobody waits for a scan that will not come */
+    pthread_mutex_unlock(&spp_g.mu);
     return NULL;
 }

@@ -61,6 +61,12 @@ static unsigned long g_forwarded;
 
 static void on_fault(int sig, siginfo_t *si, void *uc);
 
+/* How we install ourselves over a handler that was put above us tells the two states apart:
+ * SA_RESTART (meaningless for a synchronous fault) is set then and only then. If that
+ * handler later steps down by restoring its "previous" (faulthandler.disable()), what comes
+ * back is our first installation, without the mark: the handler above us is gone. */
+#define ABOVE_MARK SA_RESTART
+
 static int is_ours(const struct sigaction *sa)
 {
     return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == on_fault;
@@ -109,6 +115,14 @@ static void to_default(int sig, const siginfo_t *si)
     if (si->si_code <= 0) raise(sig);
 }
 
+static void forget_departed_above(fault_chain *f)
+{
+    struct sigaction cur;
+    if (f->has_above && sigaction(f->sig, NULL, &cur) == 0 && is_ours(&cur) &&
+        !(cur.sa_flags & ABOVE_MARK))
+        f->has_above = 0;
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     sigjmp_buf *g = t_guard;
@@ -117,7 +131,8 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         siglongjmp(*g, 1);
     }
     __atomic_add_fetch(&g_forwarded, 1, __ATOMIC_RELAXED);
-    const fault_chain *f = &g_fault[sig == SIGBUS];
+    fault_chain *f = &g_fault[sig == SIGBUS];
+    forget_departed_above(f);
     const uintptr_t addr = (uintptr_t)si->si_addr;
     int step;
     if (t_fwd_step)
@@ -156,15 +171,17 @@ int spp_guard_install(void)
         struct sigaction cur, sa, old;
         if (sigaction(f->sig, NULL, &cur) != 0) return errno;
         if (is_ours(&cur)) {
+            forget_departed_above(f);
             f->in_chain = 1;
             continue;
         }
+        const int over = f->in_chain && is_function(&cur);
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = on_fault;
-        sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+        sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | (over ? ABOVE_MARK : 0);
         sigemptyset(&sa.sa_mask);
         if (sigaction(f->sig, &sa, &old) != 0) return errno;
-        if (f->in_chain && is_function(&old)) {
+        if (over) {
             f->above = old; /* installed over us: it forwards to us */
             f->has_above = 1;
         } else {

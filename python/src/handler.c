@@ -165,6 +165,7 @@ void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
                 c->b = (uint64_t)s->scratch[i].lasti | (uint64_t)s->idents[i] << 32;
             }
             spp_ring_publish(&s->ring, 1u + n);
+            spp_slot_mark_dirty(s->index);
         }
     }
     /* A seqlock (one writer, this thread) so readers see captured + dropped == expirations

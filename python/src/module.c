@@ -348,7 +348,20 @@ static PyObject *py_layout_info(PyObject *self, PyObject *unused)
                          "code_type", (unsigned long long)spp_mod_code_type(), "walker", walker);
 }
 
+/* _thread_begin(): called by spprof on a new thread before its target runs (see _api.py). */
+static PyObject *py_thread_begin(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    Py_BEGIN_ALLOW_THREADS
+    spp_thread_begin();
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    { "_thread_begin", py_thread_begin, METH_NOARGS,
+      "On a new thread, before its target runs: wait until it is sampled." },
     { "_start", py_start, METH_VARARGS,
       "_start(interval_ns, timer='auto', scan_ns=0, max_depth=0): begin sampling." },
     { "_stop", py_stop, METH_NOARGS, "_stop() -> (start_ns, stop_ns, symbols, threads, stacks)." },

@@ -259,7 +259,8 @@ static PyObject *py_bench(PyObject *self, PyObject *args)
     spp_guard_end(gi);
     free(buf);
     free(fr);
-    if (r.status != SPW_WALK_OK || r.n_frames != emitted) {
+    if ((r.status != SPW_WALK_OK && !(r.status == SPW_WALK_TRUNCATED && r.n_frames == depth)) ||
+        r.n_frames != emitted) {
         PyErr_Format(PyExc_RuntimeError, "walk (%s, %u frames) and chase (%u frames) disagree",
                      spw_status_name(r.status), r.n_frames, emitted);
         return NULL;
@@ -309,7 +310,19 @@ static PyObject *py_test_stale_signal(PyObject *self, PyObject *arg)
     return PyLong_FromLong(rc);
 }
 
+/* _test_scan_limit(n): every scan reads at most n thread states (0: no limit). */
+static PyObject *py_test_scan_limit(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    unsigned long n = PyLong_AsUnsignedLong(arg);
+    if (n == (unsigned long)-1 && PyErr_Occurred()) return NULL;
+    spp_test_scan_limit((uint32_t)n);
+    Py_RETURN_NONE;
+}
+
 PyMethodDef spp_test_methods[] = {
+    { "_test_scan_limit", py_test_scan_limit, METH_O,
+      "Test: scans stop after n thread states (0: no limit)." },
     { "_walk_self", py_walk_self, METH_VARARGS, "Test: walk the calling thread now." },
     { "_walk_crafted", py_walk_crafted, METH_NOARGS, "Test: walk a chain into a PROT_NONE page." },
     { "_feed_crafted", py_feed_crafted, METH_O, "Test: make this thread's samples walk the crafted chain." },

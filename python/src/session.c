@@ -158,6 +158,8 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&spp_g.cv, &ca);
+    pthread_cond_init(&spp_g.scanned, &ca);
+    spp_g.scans = 0;
     pthread_condattr_destroy(&ca);
     /* The consumer takes no asynchronous signals (they belong to Python's main thread). */
     sigset_t all, old;
@@ -195,6 +197,7 @@ int spp_stop(void)
     spp_g.consumer_started = 0;
     pthread_mutex_unlock(&spp_g.mu);
     pthread_cond_destroy(&spp_g.cv);
+    pthread_cond_destroy(&spp_g.scanned);
     spp_check_sigprof();
     /* Every timer is gone. SIG_IGN discards a SIGPROF still pending on any thread, then the
      * handler that was there before comes back (unless someone replaced ours meanwhile). */
@@ -263,6 +266,33 @@ void spp_thread_starting(void)
     if (spp_g.running && !spp_g.stop_req) {
         spp_g.poked = 1; /* seen by the consumer's first round if it is not running yet */
         if (spp_g.consumer_started) pthread_cond_signal(&spp_g.cv);
+    }
+    pthread_mutex_unlock(&spp_g.mu);
+}
+
+/* A new thread, on itself, before it runs its Python code: wake the consumer and wait (at
+ * most 10 ms) for the scan that arms this thread, so that its CPU time from its first
+ * instruction is counted however short the thread is. */
+void spp_thread_begin(void)
+{
+    const int tid = spp_gettid();
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_nsec += 10000000;
+    if (dl.tv_nsec >= 1000000000) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&spp_g.mu);
+    if (spp_g.running && !spp_g.stop_req && spp_g.consumer_started &&
+        spp_slots_find(tid) == SPP_MAX_SLOTS) {
+        const uint64_t want = spp_g.scans + 2; /* one that started after this poke */
+        spp_g.poked = 1;
+        pthread_cond_signal(&spp_g.cv);
+        while (spp_g.running && !spp_g.stop_req && spp_g.scans < want &&
+               spp_slots_find(tid) == SPP_MAX_SLOTS &&
+               pthread_cond_timedwait(&spp_g.scanned, &spp_g.mu, &dl) == 0) {
+        }
     }
     pthread_mutex_unlock(&spp_g.mu);
 }

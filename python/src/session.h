@@ -24,6 +24,8 @@ typedef struct spp_session {
     pthread_t consumer;
     pthread_mutex_t mu;   /* the slot index, folded counters, stop request */
     pthread_cond_t cv;
+    pthread_cond_t scanned; /* broadcast after each scan (threads waiting to be armed) */
+    uint64_t scans;         /* scans completed (under mu) */
     struct sigaction prof_prev;
     struct spp_agg *agg;
     uint32_t gen, drain_gen;
@@ -34,6 +36,7 @@ typedef struct spp_session {
     uint64_t rng;
     int have_results;
     int sigprof_stolen; /* our SIGPROF handler was replaced during the session */
+    uint32_t test_scan_limit; /* test only: scans stop after this many thread states */
 } spp_session;
 
 extern spp_session spp_g;

@@ -30,6 +30,7 @@
 #define SPP_MAX_SLOTS 16384u   /* threads sampled at once; more are counted as unsampled */
 #define SPP_FD_MAP 65536u      /* perf fds at or above this are not used */
 #define SPP_SCAN_NS 20000000ull /* consumer period: scan threads, drain rings */
+#define SPP_SCAN_MAX_NS 500000000ull /* the longest a long thread list goes unscanned */
 #define SPP_BORN_NS 100000ull   /* rescan period while a new thread is being born */
 #define SPP_BORN_TRIES 200u     /* ... for at most this many rescans (20 ms) */
 #define SPP_STALL_NS 25000000ull /* a POSIX timer this far (+ 2 intervals) behind its thread's
@@ -152,10 +153,16 @@ int spp_test_silence_timer(int tid);
 /* Test only: send thread `to` a SIGPROF that names the slot of thread `owner` as a stale
  * timer signal would; returns the slot's handler count seen from inside (see testhooks.c). */
 int spp_test_stale_signal(int owner, int to);
+/* Test only: make every scan stop after n thread states (0: no limit), as a scan of a list
+ * that changes under it may; threads beyond must stay armed. */
+void spp_test_scan_limit(uint32_t n);
 
 /* A Python thread is about to start (called from the module's audit hook, any thread):
  * the consumer rescans promptly until it is armed. No-op when not profiling. */
 void spp_thread_starting(void);
+/* A new thread, on itself, before its Python code runs: wait (at most 10 ms) until the
+ * consumer has armed it. No-op when not profiling. */
+void spp_thread_begin(void);
 /* Called from the module's audit hook on os.exec (see session.c). */
 void spp_before_exec(void);
 /* This thread's kernel thread id (cached). */

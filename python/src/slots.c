@@ -7,6 +7,7 @@
 #include <string.h>
 
 spp_slot spp_slots[SPP_MAX_SLOTS];
+uint64_t spp_dirty[SPP_MAX_SLOTS / 64];
 
 /* Index: the active list (dense, for iteration), the free list, and an open-addressing hash
  * tid -> slot index + 1 with linear probing and backward-shift deletion (no tombstones, so

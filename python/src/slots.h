@@ -45,12 +45,23 @@ typedef struct spp_slot {
     uint32_t perf_first;/* perf: the first (random) period is running */
     uint32_t seq;       /* seqlock over counts */
     spp_counts counts;
+    uint32_t index;     /* this slot's place in spp_slots */
     /* consumer-private */
     uint32_t seen_gen;
     uint32_t agg_thread;
 } spp_slot;
 
 extern spp_slot spp_slots[SPP_MAX_SLOTS];
+
+/* One bit per slot, set by its handler when it published a record: the consumer drains only
+ * the slots that have something (touching thousands of idle slots each round is cache
+ * misses). */
+extern uint64_t spp_dirty[SPP_MAX_SLOTS / 64];
+static inline void spp_slot_mark_dirty(uint32_t idx)
+{
+    __atomic_fetch_or(&spp_dirty[(idx / 64) % (SPP_MAX_SLOTS / 64)], 1ull << (idx % 64),
+                      __ATOMIC_RELEASE);
+}
 
 /* Handler side of the handshake: enter (always), then check it may sample. */
 static inline void spp_slot_enter(spp_slot *s) { __atomic_add_fetch(&s->inside, 1, __ATOMIC_SEQ_CST); }

@@ -116,3 +116,5 @@ int spp_test_stale_signal(int owner, int to)
     spp_slot_leave(s);
     return rc;
 }
+
+void spp_test_scan_limit(uint32_t n) { __atomic_store_n(&spp_g.test_scan_limit, n, __ATOMIC_RELAXED); }
