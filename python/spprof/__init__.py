@@ -13,10 +13,16 @@ every fault caught) and a background thread symbolizes and aggregates the sample
 See docs/python-api.md for every function and docs/live-shim.md for how sampling works.
 """
 from ._api import (
+    DEFAULT_MAX_DEPTH,
+    INTERVAL_MAX_MS,
+    INTERVAL_MIN_MS,
+    MAX_DEPTH,
     Frame,
     Profile,
     Profiler,
     StackRecord,
+    ThreadInfo,
+    ThreadSamples,
     is_active,
     profile,
     start,
@@ -25,10 +31,16 @@ from ._api import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "INTERVAL_MAX_MS",
+    "INTERVAL_MIN_MS",
+    "MAX_DEPTH",
     "Frame",
     "Profile",
     "Profiler",
     "StackRecord",
+    "ThreadInfo",
+    "ThreadSamples",
     "is_active",
     "profile",
     "start",
