@@ -435,6 +435,24 @@ def test_thread_hooks_are_left_alone():
     assert "hooked" in {th.name for th in p.threads}
 
 
+def test_name_record_is_bounded(monkeypatch):
+    from spprof import _names
+    monkeypatch.setattr(_names, "CAPTURE_LIMIT", 3)
+    spprof.start(interval_ms=1)
+    keep = []
+    for i in range(6):
+        t = threading.Thread(target=spin, args=(0.01,), name=f"bounded-{i}")
+        t.start()
+        t.join()
+        keep.append(t)
+    assert len(_api._session.names._names) == 3  # MainThread + the first two
+    p = spprof.stop()
+    names = {th.native_id: th.name for th in p.threads}
+    assert [names.get(t.native_id) for t in keep[:2]] == ["bounded-0", "bounded-1"]
+    for t in keep[2:]:  # ended and not recorded: named by rule 3
+        assert names.get(t.native_id) in (None, f"thread {t.native_id}")
+
+
 # 6. samples_by_thread() tells apart threads that share an ident
 def test_samples_by_thread_keys_are_unique_per_thread():
     out = []
