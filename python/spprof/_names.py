@@ -17,8 +17,10 @@ Threads started during the session are recorded by a wrapper put around
 while the session runs: after the thread has been started, in the thread that called
 ``Thread.start()``, it waits for the new thread's ident and native id (which
 ``Thread.start()`` does itself right after) and records ``(ident, native_id) -> (name,
-weak reference to the Thread)``. Nothing runs in the new thread and no frame is added to
-its stack. The record is bounded (``CAPTURE_LIMIT`` threads per session; later threads
+weak reference to the Thread)``. The same wrapper makes the new thread run
+``_native._run_thread`` (C, no frame) before ``Thread._bootstrap``: it waits, at most 10 ms,
+until the profiler's consumer has armed the thread, so that a thread shorter than one
+interval is still counted from its first Python instruction. The record is bounded (``CAPTURE_LIMIT`` threads per session; later threads
 fall back to rules 1 and 3) and dropped at stop().
 """
 from __future__ import annotations
@@ -27,6 +29,8 @@ import functools
 import threading
 import weakref
 from typing import Dict, Optional, Tuple
+
+from . import _native
 
 #: At most this many threads started during one session have their name recorded.
 CAPTURE_LIMIT = 65536
@@ -60,7 +64,10 @@ def _start_joinable_thread(capture: "NameCapture", orig, function, *args, **kwar
     NameCapture and the function it replaced with functools.partial): start the thread,
     then record its name. This frame shows in the starting thread's stacks while it waits
     in Thread.start()."""
-    handle = orig(function, *args, **kwargs)
+    # The new thread first waits (in C, no frame) until the profiler samples it, so its CPU
+    # time is counted from its first Python instruction however short it is.
+    run = functools.partial(_native._run_thread, function) if capture._on else function
+    handle = orig(run, *args, **kwargs)
     if capture._on:
         capture._record_started(function)
     return handle

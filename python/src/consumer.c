@@ -102,6 +102,8 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
     const uint64_t base = (!initial && cpu0 <= SPP_BIRTH_NS ? 0 : cpu0) - phase;
     s->cpu_base = base;
     s->periods = 0;
+    s->user_off = cpu0 - base;
+    s->user_periods = 0;
     s->perf_first = 0;
     s->seq = 0;
     memset(&s->counts, 0, sizeof s->counts);
@@ -192,11 +194,16 @@ static void slot_drain(spp_slot *s)
             int64_t id = resolve(c.a, (uint32_t)c.b, (uint32_t)(c.b >> 32));
             if (id >= 0) syms[k++] = (uint32_t)id;
         }
+        if (spp_rec_flags(h.a) & SPP_REC_UNSAMPLED) {
+            int64_t id = special_symbol("<unsampled>");
+            if (id >= 0) syms[k++] = (uint32_t)id;
+        }
         if (spp_rec_flags(h.a) & SPP_REC_TRUNCATED) {
             int64_t id = special_symbol("<truncated>"); /* the outermost frame */
             if (id >= 0) syms[k++] = (uint32_t)id;
         }
-        if (k < n || spp_agg_add(spp_g.agg, s->agg_thread, syms, k, w) != 0)
+        if (k < n + !!(spp_rec_flags(h.a) & (SPP_REC_UNSAMPLED | SPP_REC_TRUNCATED)) ||
+            spp_agg_add(spp_g.agg, s->agg_thread, syms, k, w) != 0)
             spp_g.agg_lost += w; /* out of memory: counted, never silent */
         spp_g.records++;
         tail += 1 + n;

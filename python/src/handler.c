@@ -3,7 +3,7 @@
  *
  * The calls this file makes, all async-signal-safe: clock_gettime (the monotonic clock
  * through the vDSO, the thread's CPU clock through a system call), syscall(SYS_gettid)
- * (once per thread, then cached), ioctl on the thread's perf fd, and the fault guard's
+ * (once per thread, then cached), ioctl and read on the thread's perf fd, and the fault guard's
  * sigsetjmp (guard.c). No malloc, no lock, no stdio, no Python API; errno is saved and
  * restored. State is reached without dynamic TLS: the slot comes from the signal itself
  * (timers.h), the tid and the guard's recovery point are initial-exec TLS.
@@ -139,6 +139,31 @@ static inline void count_add(uint64_t *c, uint64_t v)
     __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
 }
 
+/* A record of CPU time no stack was sampled for: no frames, flag UNSAMPLED. */
+static void unsampled_into(spp_slot *s, uint64_t weight, uint64_t ts)
+{
+    int drop = -1;
+    if (spp_ring_free(&s->ring) < 1u) {
+        drop = SPP_DROP_OVERFLOW;
+    } else {
+        spp_cell *c = spp_ring_at(&s->ring, s->ring.head);
+        c->a = spp_rec_header(weight, 0, SPP_REC_UNSAMPLED);
+        c->b = ts;
+        spp_ring_publish(&s->ring, 1u);
+        spp_slot_mark_dirty(s->index);
+    }
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    count_add(&s->counts.expirations, weight);
+    if (drop >= 0) {
+        count_add(&s->counts.dropped[drop], weight);
+    } else {
+        count_add(&s->counts.captured, weight);
+        count_add(&s->counts.unsampled, weight);
+    }
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+}
+
 void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
                      uint64_t weight, uint64_t ts)
 {
@@ -203,6 +228,22 @@ static inline uint64_t cpu_weight(spp_slot *s, uint64_t interval_ns)
     return w;
 }
 
+/* Of a weight, the part the stack sampled now stands for. A perf counter that may count user
+ * time only overflows in user mode only: the thread's kernel time since the last sample
+ * (system calls) was not spent in the stack it is in now, so it goes to <unsampled>
+ * instead; the counter itself says how much of the interval was user time. */
+static inline uint64_t user_part(spp_slot *s, int fd, uint64_t weight, uint64_t interval_ns)
+{
+    if (fd < 0 || spp_g.counts_kernel) return weight;
+    const uint64_t count = spp_timer_perf_count(fd);
+    if (count == UINT64_MAX) return weight;
+    const uint64_t periods = (count + s->user_off) / interval_ns;
+    uint64_t w = periods > s->user_periods ? periods - s->user_periods : 0;
+    if (w > weight) w = weight;
+    __atomic_store_n(&s->user_periods, s->user_periods + w, __ATOMIC_RELAXED);
+    return w;
+}
+
 void spp_on_sigprof(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
@@ -218,9 +259,11 @@ void spp_on_sigprof(int sig, siginfo_t *si, void *uc)
         if (spp_slot_owned_by(s, tid) && (fd < 0 || s->fd == fd)) {
             const uint64_t iv = spp_g.cfg.interval_ns;
             const uint64_t weight = cpu_weight(s, iv);
-            if (weight)
+            const uint64_t sampled = weight ? user_part(s, fd, weight, iv) : 0;
+            if (sampled)
                 spp_sample_into(s, &spp_g.cfg.target, __atomic_load_n(&s->tstate, __ATOMIC_RELAXED),
-                                tid, weight, ts);
+                                tid, sampled, ts);
+            if (weight > sampled) unsampled_into(s, weight - sampled, ts);
             if (fd >= 0) spp_timer_rearm_perf(s, fd, iv);
         } else {
             __atomic_add_fetch(&g_stale, 1, __ATOMIC_RELAXED);

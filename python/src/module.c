@@ -130,6 +130,10 @@ static PyObject *py_start(PyObject *self, PyObject *args)
     memset(&cfg, 0, sizeof cfg);
     if (!strcmp(timer, "auto")) cfg.timer = SPP_TIMER_AUTO;
     else if (!strcmp(timer, "perf_event") || !strcmp(timer, "perf")) cfg.timer = SPP_TIMER_PERF;
+    else if (!strcmp(timer, "perf_event_user")) { /* tests: as where kernel time may not be counted */
+        cfg.timer = SPP_TIMER_PERF;
+        cfg.perf_user_only = 1;
+    }
     else if (!strcmp(timer, "posix_cpu_timer") || !strcmp(timer, "posix")) cfg.timer = SPP_TIMER_POSIX;
     else {
         PyErr_Format(PyExc_ValueError, "unknown timer source %R (auto, perf_event, posix_cpu_timer)",
@@ -288,6 +292,7 @@ static PyObject *py_stats(PyObject *self, PyObject *unused)
         { "interval_ns", st.interval_ns },
         { "max_depth", st.max_depth },
         { "samples_truncated", st.c.truncated },
+        { "samples_unsampled", st.c.unsampled },
         { "samples_lost", st.samples_lost },
         { "signals", st.c.signals },
         { "threads_armed", st.threads_armed },
@@ -348,20 +353,30 @@ static PyObject *py_layout_info(PyObject *self, PyObject *unused)
                          "code_type", (unsigned long long)spp_mod_code_type(), "walker", walker);
 }
 
-/* _thread_begin(): called by spprof on a new thread before its target runs (see _api.py). */
-static PyObject *py_thread_begin(PyObject *self, PyObject *unused)
+/* _run_thread(fn, *args, **kwargs): what a thread started during a session runs first
+ * (spprof/_names.py puts it in front of Thread._bootstrap): wait until this thread is
+ * sampled, so its CPU time from its first Python instruction is counted, then fn(...). A C
+ * function, so it adds no frame to the thread's stacks. */
+static PyObject *py_run_thread(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
-    (void)unused;
+    if (PyTuple_GET_SIZE(args) < 1) {
+        PyErr_SetString(PyExc_TypeError, "_run_thread(fn, *args, **kwargs)");
+        return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
     spp_thread_begin();
     Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
+    PyObject *rest = PyTuple_GetSlice(args, 1, PyTuple_GET_SIZE(args));
+    if (!rest) return NULL;
+    PyObject *r = PyObject_Call(PyTuple_GET_ITEM(args, 0), rest, kwargs);
+    Py_DECREF(rest);
+    return r;
 }
 
 static PyMethodDef methods[] = {
-    { "_thread_begin", py_thread_begin, METH_NOARGS,
-      "On a new thread, before its target runs: wait until it is sampled." },
+    { "_run_thread", (PyCFunction)(void (*)(void))py_run_thread, METH_VARARGS | METH_KEYWORDS,
+      "_run_thread(fn, *args, **kwargs): wait until this new thread is sampled, then fn()." },
     { "_start", py_start, METH_VARARGS,
       "_start(interval_ns, timer='auto', scan_ns=0, max_depth=0): begin sampling." },
     { "_stop", py_stop, METH_NOARGS, "_stop() -> (start_ns, stop_ns, symbols, threads, stacks)." },

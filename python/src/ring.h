@@ -22,6 +22,7 @@ typedef struct spp_cell {
 } spp_cell;
 
 #define SPP_REC_TRUNCATED 1u
+#define SPP_REC_UNSAMPLED 2u /* no frames: CPU time no sample was taken in (<unsampled>) */
 #define SPP_REC_WEIGHT_MAX 0xffffffffu
 
 typedef struct spp_ring {

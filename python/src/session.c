@@ -99,7 +99,7 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
     /* The timer source: perf_event if this process may open a task-clock counter. */
     spp_g.counts_kernel = 0;
     if (spp_g.cfg.timer != SPP_TIMER_POSIX) {
-        if (spp_perf_probe(spp_g.cfg.interval_ns, &spp_g.counts_kernel) == 0) {
+        if (spp_perf_probe(spp_g.cfg.interval_ns, spp_g.cfg.perf_user_only, &spp_g.counts_kernel) == 0) {
             spp_g.cfg.timer = SPP_TIMER_PERF;
         } else if (spp_g.cfg.timer == SPP_TIMER_PERF) {
             errf(err, errlen, "perf_event_open(task-clock) refused", errno);

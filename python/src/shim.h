@@ -52,7 +52,8 @@ extern const char *const spp_drop_names[SPP_DROP_COUNT_];
 typedef struct spp_counts {
     uint64_t expirations; /* timer expirations seen (weights included) */
     uint64_t captured;    /* expirations whose sample reached the ring */
-    uint64_t truncated;   /* of captured: deeper than SPP_MAX_DEPTH */
+    uint64_t truncated;   /* of captured: deeper than the depth limit */
+    uint64_t unsampled;   /* of captured: time no stack was sampled for (<unsampled>) */
     uint64_t dropped[SPP_DROP_COUNT_];
     uint64_t signals;     /* handler invocations that counted (one per record or drop) */
 } spp_counts;
@@ -102,6 +103,8 @@ typedef struct spp_config {
     spp_timer_kind timer;
     uint64_t scan_ns;    /* consumer period; 0: SPP_SCAN_NS (benchmarks change it) */
     uint32_t max_depth;  /* frames kept per sample; 0: SPP_DEPTH_DEFAULT */
+    int perf_user_only;  /* perf_event counts user time only, as where the kernel allows no
+                            more (perf_event_paranoid 2): tests force it here */
 } spp_config;
 
 /* The guard's test entries (guard.h) */

@@ -42,9 +42,9 @@ static long perf_open(int tid, uint64_t period_ns, int exclude_kernel)
     return syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
-int spp_perf_probe(uint64_t interval_ns, int *counts_kernel)
+int spp_perf_probe(uint64_t interval_ns, int user_only, int *counts_kernel)
 {
-    for (int ek = 0; ek <= 1; ek++) {
+    for (int ek = user_only ? 1 : 0; ek <= 1; ek++) {
         long fd = perf_open(0, interval_ns, ek);
         if (fd >= 0) {
             close((int)fd);
@@ -165,6 +165,12 @@ void spp_timer_destroy(spp_slot *s)
         s->fd = -1;
         g_in_use--;
     }
+}
+
+uint64_t spp_timer_perf_count(int fd)
+{
+    uint64_t v = 0;
+    return read(fd, &v, sizeof v) == (ssize_t)sizeof v ? v : UINT64_MAX;
 }
 
 int spp_timer_slot_of(const siginfo_t *si, int *fd)

@@ -20,7 +20,7 @@
 
 /* Once per session, before any create: choose what perf_event may do here. Returns 0, or -1
  * if perf_event is refused (errno set). */
-int spp_perf_probe(uint64_t interval_ns, int *counts_kernel);
+int spp_perf_probe(uint64_t interval_ns, int user_only, int *counts_kernel);
 /* perf fds this session may hold (from RLIMIT_NOFILE), and how many it holds now. */
 void spp_perf_budget_reset(void);
 uint32_t spp_perf_fds_in_use(void);
@@ -35,6 +35,8 @@ int spp_timer_restart(spp_slot *s, uint64_t interval_ns);
 /* Handler side (async-signal-safe): the slot a SIGPROF names, or -1 when it is not a timer
  * expiry of ours (a kill(), a stale fd); `*fd` is the perf fd or -1. */
 int spp_timer_slot_of(const siginfo_t *si, int *fd);
+/* Handler side: the perf counter's value (ns of the thread's CPU it counted), or UINT64_MAX. */
+uint64_t spp_timer_perf_count(int fd);
 /* Handler side: let the perf counter signal its next overflow (and, after the first, random
  * period, switch to the interval). */
 void spp_timer_rearm_perf(spp_slot *s, int fd, uint64_t interval_ns);

@@ -300,9 +300,11 @@ def pure_python(seconds):
     return time.thread_time() - t0
 
 
-@pytest.mark.parametrize("timer_name", ["perf_event", "posix_cpu_timer"])
+@pytest.mark.parametrize("timer_name", ["perf_event", "perf_event_user", "posix_cpu_timer"])
 def test_kernel_time_lands_on_the_function_that_spent_it(monkeypatch, timer_name):
-    if timer_name == "perf_event" and not PERF_ALLOWED:
+    """perf_event_user: perf counting user time only, as where perf_event_paranoid is 2; the
+    kernel time it cannot place goes to <unsampled>, never to the next sample's stack."""
+    if timer_name.startswith("perf_event") and not PERF_ALLOWED:
         pytest.skip("perf_event_open refused here")
     monkeypatch.setenv("SPPROF_TIMER", timer_name)
     spent = {"stat_heavy": 0.0, "pure_python": 0.0}
@@ -314,6 +316,11 @@ def test_kernel_time_lands_on_the_function_that_spent_it(monkeypatch, timer_name
     if timer_name == "perf_event" and not p.stats["timer_counts_kernel"]:
         pytest.skip("this kernel lets perf_event count user time only (perf_event_paranoid)")
     got = p.functions(inclusive=True)
+    if timer_name == "perf_event_user":
+        assert not p.stats["timer_counts_kernel"]
+        assert got.get("<unsampled>", 0) == p.stats["samples_unsampled"] > 0, p.stats
+        got["stat_heavy"] = got.get("stat_heavy", 0) + got.get("<unsampled>", 0)
+        assert got.get("stat_heavy", 0) - got["<unsampled>"] <= 1.15 * spent["stat_heavy"] * 1000
     for f, cpu in spent.items():
         ratio = got.get(f, 0) / (cpu * 1000)
         assert 0.85 <= ratio <= 1.15, (f, ratio, got.get(f, 0), cpu, p.stats)
