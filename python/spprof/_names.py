@@ -148,6 +148,9 @@ class NameCapture:
         names = self._names
 
         def name_of(ident: int, native_id: int) -> str:
+            if ident == 0 and native_id == 0:
+                # the native side's shared record for threads past its per-session limit
+                return "<other threads>"
             key = (ident, native_id)
             t = alive.get(key)
             if t is not None and not _is_dummy(t):

@@ -41,6 +41,9 @@ struct spp_agg {
 
     spp_cache_entry *cache;
     size_t n_cache, cache_cap;
+
+    uint64_t threads_merged;
+    int64_t other_threads; /* index of the shared record, or -1 */
 };
 
 static uint64_t mix64(uint64_t h)
@@ -76,6 +79,7 @@ spp_agg *spp_agg_new(void)
 {
     spp_agg *a = calloc(1, sizeof *a);
     if (!a) return NULL;
+    a->other_threads = -1;
     a->sym_index_cap = 1024;
     a->stack_index_cap = 1024;
     a->cache_cap = 4096;
@@ -108,6 +112,16 @@ void spp_agg_free(spp_agg *a)
 
 int64_t spp_agg_thread(spp_agg *a, uint64_t ident, uint64_t native_id)
 {
+    if (a->n_threads >= SPP_AGG_THREADS_MAX) {
+        if (a->other_threads < 0) {
+            if (grow((void **)&a->threads, &a->cap_threads, a->n_threads + 1, sizeof *a->threads))
+                return -1;
+            a->threads[a->n_threads] = (thread_rec){ 0, 0 };
+            a->other_threads = (int64_t)a->n_threads++;
+        }
+        a->threads_merged++;
+        return a->other_threads;
+    }
     if (grow((void **)&a->threads, &a->cap_threads, a->n_threads + 1, sizeof *a->threads))
         return -1;
     a->threads[a->n_threads] = (thread_rec){ ident, native_id };
@@ -182,7 +196,8 @@ int spp_agg_add(spp_agg *a, uint32_t thread, const uint32_t *syms, uint32_t n, u
             return 0;
         }
     }
-    if (grow((void **)&a->stacks, &a->cap_stacks, a->n_stacks + 1, sizeof *a->stacks) ||
+    if (a->n_stacks >= SPP_AGG_STACKS_MAX ||
+        grow((void **)&a->stacks, &a->cap_stacks, a->n_stacks + 1, sizeof *a->stacks) ||
         grow((void **)&a->ids, &a->cap_ids, a->n_ids + n, sizeof *a->ids))
         return -1;
     stack_rec *s = &a->stacks[a->n_stacks];
@@ -214,6 +229,10 @@ static size_t cache_bucket(const spp_agg *a, uint64_t code, uint32_t lasti)
 
 spp_cache_entry *spp_agg_cache(spp_agg *a, uint64_t code, uint32_t lasti)
 {
+    if (a->n_cache >= SPP_AGG_CACHE_MAX) {
+        memset(a->cache, 0, a->cache_cap * sizeof *a->cache);
+        a->n_cache = 0;
+    }
     if ((a->n_cache + 1) * 2 > a->cache_cap) {
         size_t nc = a->cache_cap * 2;
         spp_cache_entry *old = a->cache, *c = calloc(nc, sizeof *c);
@@ -240,6 +259,7 @@ spp_cache_entry *spp_agg_cache(spp_agg *a, uint64_t code, uint32_t lasti)
 }
 
 size_t spp_agg_n_syms(const spp_agg *a) { return a->n_syms; }
+uint64_t spp_agg_threads_merged(const spp_agg *a) { return a ? a->threads_merged : 0; }
 void spp_agg_sym(const spp_agg *a, size_t i, char **function, char **file, int32_t *line)
 {
     *function = a->syms[i].function;

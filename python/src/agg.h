@@ -23,7 +23,18 @@ typedef struct spp_cache_entry {
     uint32_t used;
 } spp_cache_entry;
 
+/* Bounds: memory stays bounded however long a session runs and however many threads come
+ * and go. Past SPP_AGG_THREADS_MAX threads, later ones share one record (ident 0, native id
+ * 0: "other threads"); past SPP_AGG_STACKS_MAX distinct stacks, spp_agg_add fails (the caller
+ * counts the samples as lost); the (code, lasti) cache is emptied when it reaches
+ * SPP_AGG_CACHE_MAX entries (it is only a cache). */
+#define SPP_AGG_THREADS_MAX (1u << 16)
+#define SPP_AGG_STACKS_MAX (1u << 22)
+#define SPP_AGG_CACHE_MAX (1u << 20)
+
 spp_agg *spp_agg_new(void);
+/* Threads that shared the "other threads" record. */
+uint64_t spp_agg_threads_merged(const spp_agg *a);
 void spp_agg_free(spp_agg *a);
 /* -1 on allocation failure for every function returning an index. A thread record is made
  * for every arming, so its index names one thread for the whole session even when the

@@ -80,6 +80,7 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
         return;
     }
     int64_t th = spp_agg_thread(spp_g.agg, ident, (uint64_t)tid);
+    spp_g.threads_merged = spp_agg_threads_merged(spp_g.agg);
     if (th < 0) {
         munmap(mem, slot_bytes(depth));
         note_failed(tid);

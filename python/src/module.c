@@ -307,6 +307,7 @@ static PyObject *py_stats(PyObject *self, PyObject *unused)
         { "records", st.records },
         { "consumer_rounds", st.consumer_rounds },
         { "partial_scans", st.partial_scans },
+        { "threads_merged", st.threads_merged },
         { "faults_forwarded", st.faults_forwarded },
     };
     PyObject *d = PyDict_New();

@@ -141,6 +141,7 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
     spp_g.threads_armed = spp_g.arm_failures = spp_g.threads_unsampled = 0;
     spp_g.posix_fallbacks = spp_g.timer_rearms = spp_g.symbolize_errors = 0;
     spp_g.freed_code = spp_g.agg_lost = spp_g.records = spp_g.rounds = spp_g.partial_scans = 0;
+    spp_g.threads_merged = 0;
     spp_g.sigprof_stolen = 0;
     spp_slots_reset();
     spp_g.rng = spp_now_ns() | 1;
@@ -242,6 +243,7 @@ void spp_get_stats(spp_stats *out)
     out->records = spp_g.records;
     out->consumer_rounds = __atomic_load_n(&spp_g.rounds, __ATOMIC_RELAXED);
     out->partial_scans = spp_g.partial_scans;
+    out->threads_merged = spp_g.threads_merged;
     out->faults_forwarded = spp_guard_forwarded();
     out->sigprof_stolen = __atomic_load_n(&spp_g.sigprof_stolen, __ATOMIC_RELAXED);
     out->active = spp_g.running;

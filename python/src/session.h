@@ -31,7 +31,7 @@ typedef struct spp_session {
     uint32_t gen, drain_gen;
     spp_counts folded;
     uint64_t threads_armed, arm_failures, threads_unsampled, posix_fallbacks, timer_rearms,
-        symbolize_errors, freed_code, agg_lost, records, rounds, partial_scans, handler_lost;
+        symbolize_errors, freed_code, agg_lost, records, rounds, partial_scans, threads_merged;
     uint64_t start_ns, stop_ns;
     uint64_t rng;
     int have_results;

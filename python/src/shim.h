@@ -75,6 +75,7 @@ typedef struct spp_stats {
     uint64_t records;         /* records drained by the consumer */
     uint64_t consumer_rounds; /* times the consumer woke and scanned */
     uint64_t partial_scans;   /* scans that could not read the whole thread list */
+    uint64_t threads_merged;  /* threads past the per-session record limit, merged as one */
     uint64_t faults_forwarded; /* faults that were not ours, handed on */
     uint32_t max_depth;
     int counts_kernel;        /* perf_event counts kernel time */

@@ -1,5 +1,5 @@
 /*
- * timer_perf.c — perf_event task-clock timers (timers.h).
+ * timer_perf.c — the perf_event source of timers.h: a task-clock counter per thread.
  *
  * The counter counts kernel time too where the kernel allows it (perf_event_paranoid <= 1,
  * or CAP_PERFMON): an overflow inside a system call is then signalled on the way back to
@@ -80,7 +80,7 @@ static int perf_route(int fd, int tid)
 
 /* A perf fd for `tid`, moved to the top of the descriptor range; -1 if over budget or
  * refused. */
-static int perf_create(spp_slot *s, uint32_t idx, uint64_t first_ns)
+int spp_perf_create(spp_slot *s, uint32_t idx, uint64_t first_ns)
 {
     if (g_in_use >= g_budget) return -1;
     long fd = perf_open(s->tid, first_ns, g_exclude_kernel);
@@ -97,96 +97,35 @@ static int perf_create(spp_slot *s, uint32_t idx, uint64_t first_ns)
     return 0;
 }
 
-static int posix_create(spp_slot *s, uint32_t idx)
+int spp_perf_start(spp_slot *s, uint64_t first_ns, uint64_t interval_ns)
 {
-    struct sigevent sev;
-    memset(&sev, 0, sizeof sev);
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = SIGPROF;
-    sev.sigev_value.sival_int = (int)idx;
-    sev._sigev_un._tid = s->tid;
-    if (timer_create(spp_thread_cpu_clock(s->tid), &sev, &s->timer) != 0) return -1;
-    s->has_timer = 1;
-    return 0;
+    uint64_t p = first_ns;
+    s->perf_first = first_ns != interval_ns;
+    if (ioctl(s->fd, PERF_EVENT_IOC_PERIOD, &p) != 0) return -1;
+    return ioctl(s->fd, PERF_EVENT_IOC_REFRESH, 1);
 }
 
-int spp_timer_create(spp_slot *s, uint32_t idx, spp_timer_kind kind, uint64_t interval_ns)
+void spp_perf_stop(spp_slot *s) { ioctl(s->fd, PERF_EVENT_IOC_DISABLE, 0); }
+
+void spp_perf_destroy(spp_slot *s)
 {
+    __atomic_store_n(&g_fd_map[s->fd], 0, __ATOMIC_RELEASE);
+    close(s->fd);
     s->fd = -1;
-    s->has_timer = 0;
-    /* perf's first period is the random one (spp_timer_start); it is set at open time */
-    if (kind == SPP_TIMER_PERF && perf_create(s, idx, interval_ns) == 0) return 0;
-    return posix_create(s, idx);
+    g_in_use--;
 }
 
-static struct itimerspec its_of(uint64_t first, uint64_t iv)
+int spp_perf_slot_of(int fd)
 {
-    struct itimerspec its = {
-        .it_interval = { (time_t)(iv / 1000000000u), (long)(iv % 1000000000u) },
-        .it_value = { (time_t)(first / 1000000000u), (long)(first % 1000000000u) },
-    };
-    return its;
-}
-
-int spp_timer_start(spp_slot *s, uint64_t first_ns, uint64_t interval_ns)
-{
-    if (s->fd >= 0) {
-        uint64_t p = first_ns;
-        s->perf_first = first_ns != interval_ns;
-        if (ioctl(s->fd, PERF_EVENT_IOC_PERIOD, &p) != 0) return -1;
-        return ioctl(s->fd, PERF_EVENT_IOC_REFRESH, 1);
-    }
-    const struct itimerspec its = its_of(first_ns, interval_ns);
-    return timer_settime(s->timer, 0, &its, NULL);
-}
-
-int spp_timer_restart(spp_slot *s, uint64_t interval_ns)
-{
-    if (!s->has_timer) return -1;
-    const struct itimerspec its = its_of(interval_ns, interval_ns);
-    return timer_settime(s->timer, 0, &its, NULL);
-}
-
-void spp_timer_stop(spp_slot *s)
-{
-    if (s->has_timer) {
-        timer_delete(s->timer); /* also discards its pending signal */
-        s->has_timer = 0;
-    }
-    if (s->fd >= 0) ioctl(s->fd, PERF_EVENT_IOC_DISABLE, 0);
-}
-
-void spp_timer_destroy(spp_slot *s)
-{
-    spp_timer_stop(s);
-    if (s->fd >= 0) {
-        __atomic_store_n(&g_fd_map[s->fd], 0, __ATOMIC_RELEASE);
-        close(s->fd);
-        s->fd = -1;
-        g_in_use--;
-    }
+    if (fd < 0 || (unsigned)fd >= SPP_FD_MAP) return -1;
+    const uint32_t v = __atomic_load_n(&g_fd_map[fd], __ATOMIC_ACQUIRE);
+    return v && v <= SPP_MAX_SLOTS ? (int)v - 1 : -1;
 }
 
 uint64_t spp_timer_perf_count(int fd)
 {
     uint64_t v = 0;
     return read(fd, &v, sizeof v) == (ssize_t)sizeof v ? v : UINT64_MAX;
-}
-
-int spp_timer_slot_of(const siginfo_t *si, int *fd)
-{
-    *fd = -1;
-    if (si->si_code == SI_TIMER) {
-        unsigned idx = (unsigned)si->si_value.sival_int;
-        return idx < SPP_MAX_SLOTS ? (int)idx : -1;
-    }
-    if (si->si_code > 0 && si->si_fd >= 0 && (unsigned)si->si_fd < SPP_FD_MAP) {
-        uint32_t v = __atomic_load_n(&g_fd_map[si->si_fd], __ATOMIC_ACQUIRE);
-        if (!v || v > SPP_MAX_SLOTS) return -1;
-        *fd = si->si_fd;
-        return (int)v - 1;
-    }
-    return -1; /* a SIGPROF sent by kill() or sigqueue(): not a timer expiry */
 }
 
 void spp_timer_rearm_perf(spp_slot *s, int fd, uint64_t interval_ns)

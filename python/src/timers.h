@@ -25,7 +25,7 @@ int spp_perf_probe(uint64_t interval_ns, int user_only, int *counts_kernel);
 void spp_perf_budget_reset(void);
 uint32_t spp_perf_fds_in_use(void);
 
-int spp_timer_create(spp_slot *s, uint32_t idx, spp_timer_kind kind, uint64_t interval_ns);
+int spp_timer_create(spp_slot *s, uint32_t idx, spp_timer_kind kind, uint64_t first_ns);
 int spp_timer_start(spp_slot *s, uint64_t first_ns, uint64_t interval_ns);
 void spp_timer_stop(spp_slot *s);
 void spp_timer_destroy(spp_slot *s);
@@ -40,6 +40,16 @@ uint64_t spp_timer_perf_count(int fd);
 /* Handler side: let the perf counter signal its next overflow (and, after the first, random
  * period, switch to the interval). */
 void spp_timer_rearm_perf(spp_slot *s, int fd, uint64_t interval_ns);
+
+/* The two sources behind the interface (timer_perf.c, timer_posix.c). */
+int spp_perf_create(spp_slot *s, uint32_t idx, uint64_t first_ns); /* -1: over budget, refused */
+int spp_perf_start(spp_slot *s, uint64_t first_ns, uint64_t interval_ns);
+void spp_perf_stop(spp_slot *s);
+void spp_perf_destroy(spp_slot *s);
+int spp_perf_slot_of(int fd); /* handler side */
+int spp_posix_create(spp_slot *s, uint32_t idx);
+int spp_posix_start(spp_slot *s, uint64_t first_ns, uint64_t interval_ns);
+void spp_posix_stop(spp_slot *s);
 
 /* In a forked child: close the inherited perf fds (they count the parent's threads). */
 void spp_timers_atfork_child(void);

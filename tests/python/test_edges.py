@@ -345,3 +345,28 @@ def test_deep_stack_sample_follows_a_bounded_number_of_frames():
     followed, emitted, sample_ns = map(int, r.stdout.split())
     assert emitted == 256, r.stdout
     assert followed <= 4 * 256 + 8, r.stdout  # not the whole 20,000-frame chain
+
+
+# ---- 11. exec() while profiling -------------------------------------------------------------
+@pytest.mark.parametrize("timer_name", ["perf_event", "posix_cpu_timer"])
+def test_sigprof_pending_at_exec_does_not_kill_the_new_program(timer_name):
+    """A SIGPROF pending on the thread that calls exec stays pending in the new program,
+    whose SIGPROF action is the default (terminate). SIGPROF is blocked here so that one is
+    surely pending at the exec; the new program unblocks it."""
+    if timer_name == "perf_event" and not PERF_ALLOWED:
+        pytest.skip("perf_event_open refused here")
+    code = textwrap.dedent("""
+        import os, signal, sys, time
+        import spprof
+        spprof.start(interval_ms=1)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
+        t0 = time.thread_time()
+        while time.thread_time() - t0 < 0.05:
+            sum(range(1000))
+        assert signal.SIGPROF in signal.sigpending()
+        os.execv(sys.executable, [sys.executable, "-c",
+                 "import signal; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPROF}); "
+                 "print('the new program runs')"])
+    """)
+    r = run_child(code, timeout=60, env_extra={"SPPROF_TIMER": timer_name})
+    assert r.returncode == 0 and "the new program runs" in r.stdout, (r.returncode, r.stderr)
