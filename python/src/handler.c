@@ -11,6 +11,7 @@
 #include "handler.h"
 #include "guard.h"
 #include "live_reader.h"
+#include "mix.h"
 #include "session.h"
 #include "timers.h"
 #include "walk_body.h"
@@ -44,15 +45,6 @@ uint64_t spp_clock_ns(clockid_t clock)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static inline uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
 
 /* Unguarded: the caller holds a recovery point. */
 static inline int code_identity(const spw_layout *L, uint64_t code, uint32_t *out)
@@ -64,7 +56,7 @@ static inline int code_identity(const spw_layout *L, uint64_t code, uint32_t *ou
     spp_live_read(NULL, code + L->co_filename, &f, 8);
     spp_live_read(NULL, code + L->co_linetable, &lt, 8);
     spp_live_read(NULL, code + L->co_firstlineno, &line, 4);
-    *out = (uint32_t)mix64(mix64(mix64(q ^ 0x9e3779b97f4a7c15ull) ^ f) ^ lt ^ (uint64_t)line << 32);
+    *out = (uint32_t)spp_mix64(spp_mix64(spp_mix64(q ^ 0x9e3779b97f4a7c15ull) ^ f) ^ lt ^ (uint64_t)line << 32);
     return 0;
 }
 
