@@ -80,7 +80,7 @@ static uint64_t walk_all(const sw_snap *s, spw_frame *frames)
     uint64_t n = 0;
     for (uint32_t i = 0; i < s->snap.n_threads; i++) {
         spw_walk_args a = { &s->layout, s->snap.header.code_type, s->threads[i].tstate, frames,
-                            SW_DEPTH };
+                            SW_DEPTH, 0 };
         spw_walk_result res;
         spw_walk(&a, &s->reader, &res);
         n += res.n_frames;

@@ -117,7 +117,7 @@ static int run(uint8_t *mem, const char *setting, int n_stacks, int shared, int 
         uint32_t depth = depths[d];
         if (build(mem, depth, n_stacks, shared, ts) != 0) return 1;
         spw_frame out[256], ref[256];
-        spw_walk_args a = { &S.layout, S.code_type, ts[0], out, 256 };
+        spw_walk_args a = { &S.layout, S.code_type, ts[0], out, 256, 0 };
         spw_reader rd = { spw_synth_read, &S };
         spw_walk_result r;
         /* All four must agree before their speed means anything. */

@@ -39,9 +39,10 @@ typedef struct spw_frame {
     uint32_t lasti;
 } spw_frame;
 
-/* Frames followed per walk, emitted or not. Long cycles are caught well before this:
- * Brent's check reports every cycle whose frames (tail plus loop) number at most
- * SPW_WALK_BUDGET / 3. A chain still going at the budget is `truncated`. */
+/* Frames followed per walk at most, emitted or not. Long cycles are caught well before
+ * this: Brent's check reports every cycle whose frames (tail plus loop) number at most
+ * SPW_WALK_BUDGET / 3. A chain still going at the budget is `truncated`. A caller can
+ * lower the bound for the frames after the depth limit (spw_walk_args.max_follow). */
 #define SPW_WALK_BUDGET 16384u
 /* The largest depth limit a caller may ask for. */
 #define SPW_WALK_DEPTH_MAX 4096u
@@ -69,7 +70,47 @@ typedef struct spw_walk_args {
     uint64_t tstate;    /* address of the PyThreadState to walk */
     spw_frame *frames;  /* output, innermost first */
     uint32_t max_frames; /* depth limit: at most this many frames are emitted */
+    uint32_t max_follow; /* bound on the frames followed once the output is full; 0: none */
 } spw_walk_args;
+
+/* max_follow: what a deep stack costs.
+ *
+ * 0 (what a caller that does not set it gets) is the walk as it was before this field:
+ * every frame is followed, and checked by rules 1-4 of walk_body.h, up to SPW_WALK_BUDGET.
+ * A deep stack then costs SPW_WALK_BUDGET frames: about 70 us past a depth limit of 256.
+ *
+ * Any other value changes only what happens once the walk has found the first Python frame
+ * it cannot emit (the output is full and the status is `truncated`, unless the walk drops).
+ * Let F be max_follow clamped to [min(max_frames, SPW_WALK_DEPTH_MAX), SPW_WALK_BUDGET], and
+ * p the frames followed before that first frame left out (p >= the frames emitted). From
+ * there on, the walk
+ *   - follows at most B = min(SPW_WALK_BUDGET, max(F, 3 * p)) frames in all (n_visited),
+ *     and ends `truncated` with n_visited == B when the chain still goes on after B;
+ *   - checks each further frame pointer against rules 2 and 3 only: valid (else
+ *     `invalid_frame`), not Brent's tortoise (else `cycle`; the 8-frame window is not
+ *     used there), and reads its `previous` and nothing else (else `unreadable`). Its
+ *     owner, executable and instr_ptr are neither read nor judged: such a frame is never
+ *     emitted, and the status is already decided unless the walk drops.
+ * Before that point nothing changes: every frame the walk emits passes every rule, and a
+ * walk that never fills its output follows up to SPW_WALK_BUDGET frames as before.
+ *
+ * What the walker promises, for every max_follow (0 counting as SPW_WALK_BUDGET, so B is
+ * SPW_WALK_BUDGET):
+ *   - a chain that loops never ends `ok`;
+ *   - every loop whose frames (tail T plus loop L, as followed from the thread state)
+ *     number at most B / 3 is reported as `cycle` (Brent: it is met again by step
+ *     2^j + L - 1, 2^j the first power of two >= max(T + 1, L), and 2^j + L <= B);
+ *     a longer one may end `truncated` after B frames, never `ok`;
+ *   - a walk that ends `ok` or `truncated` emits no frame twice, whenever its last
+ *     emitted frame is among the first SPW_WALK_BUDGET / 3 frames it followed (always
+ *     unless more than 5461 - max_frames of those were skipped, non-Python frames): a
+ *     repeat there is a loop of at most p frames, and B >= 3 * p catches it. This is
+ *     what the 3 * p is for: F alone would let a stack of many skipped frames emit a
+ *     loop of more than F / 3 frames as a stack.
+ * So any max_follow up to 3 * max_frames gives the same walk, and a deep stack with few
+ * skipped frames costs max(F, 3 * max_frames) frames, most of them through the cheap
+ * loop (about 9 instructions a frame against 43; docs/core.md). The live handler passes
+ * 4 * its depth limit. */
 
 /* The part of a layout the walk reads. spw_walk() takes it from the layout at run time;
  * walk_body.h can also instantiate the walker on the shape of a known build, as constants

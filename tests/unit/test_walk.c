@@ -188,7 +188,8 @@ static void test_short_cycle_caught_by_its_second_turn(void **state)
 /* The careful loop and the fast one must give the same answers, wherever the walk passes
  * from one to the other: at every power-of-two step, at each rise in address and the 8
  * steps after it, at the depth limit, with frames to skip inside a fast run. Against the
- * stack as built, for every address order, length and limit around those edges. */
+ * stack as built, for every address order, length and limit around those edges, and with
+ * follow bounds around them (the tail: the frames after the first one left out). */
 static void test_hand_overs_change_nothing(void **state)
 {
     (void)state;
@@ -233,15 +234,34 @@ static void test_hand_overs_change_nothing(void **state)
                                                 n_want / 2, 3, 64 };
                     for (size_t k = 0; k < sizeof limits / sizeof limits[0]; k++) {
                         const uint32_t max = limits[k];
-                        spw_walk_result r;
-                        fix_walk(f, ts, out, max, &r);
-                        const uint32_t n_out = n_want < max ? n_want : max;
-                        assert_int_equal(r.status, n_want > max ? SPW_WALK_TRUNCATED : SPW_WALK_OK);
-                        assert_int_equal(r.n_visited, n);
-                        assert_int_equal(r.n_frames, n_out);
-                        for (uint32_t j = 0; j < n_out; j++) {
-                            assert_int_equal(out[j].code, want[j].code);
-                            assert_int_equal(out[j].lasti, want[j].lasti);
+                        /* With a follow bound (walk.h) too: once the first Python frame is
+                         * left out, at position p, the tail takes the rest, up to
+                         * B = max(F, 3p) frames, F = max_follow clamped to [max, budget]. */
+                        uint32_t p = 0;
+                        for (uint32_t seen = 0; p < n; p++) {
+                            const int skipped = skips && (p % 5 == 4 || p % 7 == 6);
+                            if (!skipped && seen++ == max) break;
+                        }
+                        const uint32_t follows[] = { 0, 1, max, max + 1, 2 * max + 1, 3 * max,
+                                                     n / 2, n, SPW_WALK_BUDGET };
+                        for (size_t m = 0; m < sizeof follows / sizeof follows[0]; m++) {
+                            const uint32_t follow = follows[m];
+                            spw_walk_result r;
+                            fix_walk_follow(f, ts, out, max, follow, &r);
+                            const uint32_t n_out = n_want < max ? n_want : max;
+                            uint32_t visited = n;
+                            if (follow != 0 && n_want > max) {
+                                const uint32_t F = follow < max ? max : follow;
+                                const uint32_t B = 3 * p > F ? 3 * p : F;
+                                visited = B < n ? B : n;
+                            }
+                            assert_int_equal(r.status, n_want > max ? SPW_WALK_TRUNCATED : SPW_WALK_OK);
+                            assert_int_equal(r.n_visited, visited);
+                            assert_int_equal(r.n_frames, n_out);
+                            for (uint32_t j = 0; j < n_out; j++) {
+                                assert_int_equal(out[j].code, want[j].code);
+                                assert_int_equal(out[j].lasti, want[j].lasti);
+                            }
                         }
                     }
                 }
@@ -688,7 +708,7 @@ static void test_unreadable_at_every_read(void **state)
     for (uint32_t k = 0; k < total; k++) {
         failing fr = { &f->s, k, 0 };
         spw_reader rd = { failing_read, &fr };
-        spw_walk_args a = { &f->s.layout, f->s.code_type, ts, out, 4 };
+        spw_walk_args a = { &f->s.layout, f->s.code_type, ts, out, 4, 0 };
         assert_int_equal(spw_walk(&a, &rd, &r), SPW_WALK_DROPPED);
         assert_int_equal(r.reason, SPW_REASON_UNREADABLE);
         assert_int_equal(fr.n_reads, k + 1); /* the failed read was the last */

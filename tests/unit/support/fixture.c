@@ -52,8 +52,14 @@ uint64_t fix_code(fixture *f, const char *name, uint32_t units)
 spw_status fix_walk(fixture *f, uint64_t tstate, spw_frame *frames, uint32_t max,
                     spw_walk_result *res)
 {
+    return fix_walk_follow(f, tstate, frames, max, 0, res);
+}
+
+spw_status fix_walk_follow(fixture *f, uint64_t tstate, spw_frame *frames, uint32_t max,
+                           uint32_t max_follow, spw_walk_result *res)
+{
     spw_walk_args a = { .layout = &f->s.layout, .code_type = f->s.code_type, .tstate = tstate,
-                        .frames = frames, .max_frames = max };
+                        .frames = frames, .max_frames = max, .max_follow = max_follow };
     f->n_reads = 0;
     spw_status st = spw_walk(&a, &f->reader, res);
     const uint32_t n_reads = f->n_reads;

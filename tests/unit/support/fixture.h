@@ -38,6 +38,9 @@ uint64_t fix_code(fixture *f, const char *name, uint32_t units);
 /* Walk `tstate` with depth limit `max` into frames[]; f->n_reads says how many reads. */
 spw_status fix_walk(fixture *f, uint64_t tstate, spw_frame *frames, uint32_t max,
                     spw_walk_result *res);
+/* ... and with spw_walk_args.max_follow (fix_walk passes 0). */
+spw_status fix_walk_follow(fixture *f, uint64_t tstate, spw_frame *frames, uint32_t max,
+                           uint32_t max_follow, spw_walk_result *res);
 
 /* Every flavour, for tests that loop over them. */
 extern const spw_flavor fix_flavors[SPW_FLAVOR_COUNT_];
