@@ -20,6 +20,19 @@
  * with two stack shapes: every frame running its own code object (the walker judges each),
  * and one code object in every frame, as in recursion (judged once per run of frames).
  * Prints ns per frame and the ratios to raw.
+ *
+ * Then a deep stack (`walk_bench deep` prints only this): a 20,000-frame recursion with the
+ * live handler's depth limit of 256, walked with max_follow 0 (every frame followed and
+ * checked to SPW_WALK_BUDGET, the walk as it was) and 1024 (what the handler passes: 4 x
+ * its limit), side by side, in ns per walk: hot (one stack again and again); cold (64 stacks
+ * round robin, each laid out as CPython's data stack lays out a recursion, frame after
+ * frame: beyond L2, but sequential); scattered (the same 64 built interleaved, frame i of
+ * every stack before frame i + 1 of any: every frame a cache and TLB miss, the worst case).
+ *
+ * `walk_bench count DEPTH FOLLOW` walks one DEPTH-frame recursion once (limit 256), for
+ * callgrind: the instructions of walk_known() for two depths past the limit, divided by
+ * their difference, are the cost of a frame that is followed and not emitted:
+ *   valgrind --tool=callgrind --toggle-collect=walk_known build/gcc/bench/walk_bench count 3000 16384
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -158,7 +171,106 @@ static int run(uint8_t *mem, const char *setting, int n_stacks, int shared, int 
     return 0;
 }
 
-int main(void)
+/* ---- deep stacks: max_follow ----------------------------------------------------------- */
+
+#define DEEP 20000u
+#define DEEP_LIMIT 256u
+#define DEEP_FOLLOW 1024u
+#define DEEP_COLD 64
+
+/* `n` recursions of `depth` frames (one code object each): each stack's frames adjacent, or
+ * (`scatter`) frame i of every stack allocated before frame i + 1 of any. */
+static int build_deep(uint8_t *mem, uint32_t depth, int n, int scatter, uint64_t *tstates)
+{
+    if (spw_synth_init(&S, FLAVOR, SPW_ARCH_HOST, BASE, mem, ARENA) != 0) return -1;
+    static uint64_t top[DEEP_COLD], code[DEEP_COLD];
+    spw_synth_code_spec spec = { .qualname = "f", .filename = "b.py", .firstlineno = 1,
+                                 .n_units = 16 };
+    for (int k = 0; k < n; k++) {
+        code[k] = spw_synth_code(&S, &spec);
+        top[k] = 0;
+    }
+    if (scatter) {
+        for (uint32_t i = 0; i < depth; i++)
+            for (int k = 0; k < n; k++)
+                top[k] = spw_synth_frame(&S, code[k], i % 16, 0, top[k], 0);
+    } else {
+        for (int k = 0; k < n; k++)
+            for (uint32_t i = 0; i < depth; i++)
+                top[k] = spw_synth_frame(&S, code[k], i % 16, 0, top[k], 0);
+    }
+    for (int k = 0; k < n; k++) tstates[k] = spw_synth_tstate(&S, top[k], 1, 1);
+    return S.oom ? -1 : 0;
+}
+
+static int run_deep(uint8_t *mem)
+{
+    static uint64_t ts[DEEP_COLD];
+    static const uint32_t follows[2] = { 0, DEEP_FOLLOW };
+    printf("deep stack: %u frames of recursion (%s), depth limit %u; ns per walk, fastest round\n",
+           DEEP, spw_flavor_name(FLAVOR), DEEP_LIMIT);
+    printf("%-9s %-8s %14s %14s %8s %18s\n", "", "walker", "max_follow 0", "max_follow 1024",
+           "0/1024", "frames followed");
+    static const struct { const char *name; int n_stacks, scatter, reps, rounds; } settings[] = {
+        { "hot", 1, 0, 40, 31 },
+        { "cold", DEEP_COLD, 0, DEEP_COLD, 9 },
+        { "scattered", DEEP_COLD, 1, DEEP_COLD, 5 },
+    };
+    for (size_t si = 0; si < sizeof settings / sizeof settings[0]; si++) {
+        const int n_stacks = settings[si].n_stacks;
+        if (build_deep(mem, DEEP, n_stacks, settings[si].scatter, ts) != 0) return 1;
+        spw_frame out[DEEP_LIMIT];
+        spw_walk_args a = { .layout = &S.layout, .code_type = S.code_type, .tstate = ts[0],
+                            .frames = out, .max_frames = DEEP_LIMIT };
+        spw_reader rd = { spw_synth_read, &S };
+        for (int way = KNOWN; way <= GENERIC; way += GENERIC - KNOWN) {
+            double t[2][64];
+            uint32_t visited[2] = { 0, 0 };
+            for (int round = 0; round < settings[si].rounds; round++)
+                for (int f = 0; f < 2; f++) {
+                    a.max_follow = follows[f];
+                    spw_walk_result r;
+                    double t0 = now_ns();
+                    for (int k = 0; k < settings[si].reps; k++) {
+                        a.tstate = ts[k % n_stacks];
+                        if (way == KNOWN) walk_known(&a, &r);
+                        else spw_walk(&a, &rd, &r);
+                        if (r.status != SPW_WALK_TRUNCATED || r.n_frames != DEEP_LIMIT) {
+                            fprintf(stderr, "walk_bench: deep walk gave %s/%s, %u frames\n",
+                                    spw_status_name(r.status), spw_reason_name(r.reason),
+                                    r.n_frames);
+                            return 1;
+                        }
+                    }
+                    t[f][round] = (now_ns() - t0) / settings[si].reps;
+                    visited[f] = r.n_visited;
+                }
+            for (int f = 0; f < 2; f++)
+                qsort(t[f], (size_t)settings[si].rounds, sizeof(double), cmp_double);
+            printf("%-9s %-8s %14.0f %14.0f %7.1fx %10u / %u\n", settings[si].name,
+                   way == KNOWN ? "known" : "generic", t[0][0], t[1][0], t[0][0] / t[1][0],
+                   visited[0], visited[1]);
+        }
+    }
+    return 0;
+}
+
+/* One walk for callgrind (see the top of the file). */
+static int run_count(uint8_t *mem, uint32_t depth, uint32_t follow)
+{
+    uint64_t ts;
+    if (build_deep(mem, depth, 1, 0, &ts) != 0) return 1;
+    spw_frame out[DEEP_LIMIT];
+    spw_walk_args a = { .layout = &S.layout, .code_type = S.code_type, .tstate = ts,
+                        .frames = out, .max_frames = DEEP_LIMIT, .max_follow = follow };
+    spw_walk_result r;
+    walk_known(&a, &r);
+    printf("%u frames, limit %u, max_follow %u: %s, %u emitted, %u followed\n", depth,
+           DEEP_LIMIT, follow, spw_status_name(r.status), r.n_frames, r.n_visited);
+    return 0;
+}
+
+int main(int argc, char **argv)
 {
     /* The images describe memory at BASE; put them there. */
     uint8_t *mem = mmap((void *)(uintptr_t)BASE, ARENA, PROT_READ | PROT_WRITE,
@@ -166,6 +278,14 @@ int main(void)
     if (mem != (void *)(uintptr_t)BASE) {
         fprintf(stderr, "walk_bench: cannot map the image at %#llx\n", BASE);
         return 1;
+    }
+    if (argc == 4 && strcmp(argv[1], "count") == 0)
+        return run_count(mem, (uint32_t)strtoul(argv[2], NULL, 10),
+                         (uint32_t)strtoul(argv[3], NULL, 10));
+    if (argc == 2 && strcmp(argv[1], "deep") == 0) return run_deep(mem);
+    if (argc != 1) {
+        fprintf(stderr, "usage: walk_bench [deep | count DEPTH FOLLOW]\n");
+        return 2;
     }
     printf("ns per frame (fastest round), %s images\n", spw_flavor_name(FLAVOR));
     static const struct {
@@ -183,5 +303,6 @@ int main(void)
         if (run(mem, settings[i].setting, settings[i].n_stacks, settings[i].shared,
                 settings[i].rounds) != 0)
             return 1;
-    return 0;
+    printf("\n");
+    return run_deep(mem);
 }

@@ -6,12 +6,15 @@
  * and code objects with spw_synth (the same builder the unit tests use), then applies a
  * list of corruptions — cycles, relinks, bad pointers of every kind, wrong object types,
  * tagged executables, impostor code objects, bogus owners, instruction pointers outside
- * the code, bad thread-local bytecode, raw byte pokes and a cut-off image — and walks.
+ * the code, bad thread-local bytecode, raw byte pokes and a cut-off image — and walks, with
+ * a follow bound (spw_walk_args.max_follow) from the input's last bytes: 0, the walk as it
+ * was, for an input that ends before them (every seed from before the bound existed).
  *
  * Invariants (each violation aborts; see the design's "Fuzzing" section):
  *   I1 exactly one status; a reason iff dropped;
  *   I2 at most min(limit, SPW_WALK_DEPTH_MAX) frames, at most SPW_WALK_BUDGET followed;
- *      `truncated` only at the depth limit or the budget;
+ *      `truncated` only at the depth limit or the budget (the follow bound only applies
+ *      once a frame was left out by the depth limit);
  *   I3 reads: bounded, only at validated, naturally aligned addresses (every field the
  *      walker reads belongs to an object it validated as 8-aligned, and the real layouts
  *      place each field on a multiple of its width), and the walker's own count is exact;
@@ -21,12 +24,20 @@
  *   I5 the walk is a pure function of the image: a second walk, by the walker instantiated
  *      on the build's shape (the live handler's), gives identical results;
  *   I6 oracle: following the chain in the image from the thread state, if every frame on
- *      the way is exactly as generated (only `previous` may differ) then
+ *      the way is exactly as generated (only `previous` may differ; with a follow bound,
+ *      only up to the first Python frame the depth limit leaves out, at position p: after
+ *      it the walker reads nothing but `previous`, so any generated frame will do) then,
+ *      with B = the budget, or min(budget, max(F, 3p)) under a follow bound F (walk.h):
  *        - a chain that ends: the walk returns exactly the expected frames (codes and
  *          lastis, skipping owner >= 3 and NULL-executable frames), `ok` or `truncated`
- *          per the depth limit and the budget (differential oracle);
- *        - a chain that loops with at most SPW_WALK_BUDGET/3 distinct frames: `dropped`
- *          with reason `cycle` — never ok, never truncated.
+ *          per the depth limit and B, and follows exactly min(length, B) frames
+ *          (differential oracle);
+ *        - a chain that loops (a tail of T distinct frames, a loop of L): if Brent's check
+ *          meets it within B frames (step 2^j + L - 1, 2^j the first power of two >=
+ *          max(T + 1, L): always when T + L <= B / 3), `dropped`/`cycle` by that step;
+ *          otherwise `cycle` or `truncated` after exactly B frames, never ok. When
+ *          truncated, the frames are exactly those met along the loop and, when the last
+ *          of them is among the first budget / 3 followed, none of them twice.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +60,8 @@ static uint8_t pristine[ARENA_CAP]; /* the arena as generated, before any corrup
 static uint64_t frames[MAX_FRAMES];     /* by position in the chain, innermost first */
 static uint32_t by_address[MAX_FRAMES]; /* chain positions, lowest address first */
 static uint32_t seen[MAX_FRAMES]; /* cycle finding in the oracle: stamp of the last visit */
+static uint32_t seen_at[MAX_FRAMES]; /* ... and its position on the path */
+static uint32_t path[MAX_FRAMES];    /* the oracle's path: frame index by position */
 static uint32_t stamp;
 static spw_frame out1[SPW_WALK_DEPTH_MAX], out2[SPW_WALK_DEPTH_MAX], expect[SPW_WALK_DEPTH_MAX];
 
@@ -78,6 +91,7 @@ typedef struct gen {
     /* What the walk is called with; the oracle only speaks when these are as generated. */
     uint64_t walk_tstate, walk_code_type, serve_end;
     uint32_t limit;
+    uint32_t follow;         /* spw_walk_args.max_follow */
     int poked;               /* raw pokes happened: a forged code object is possible */
     int verbose;             /* SPW_FUZZ_VERBOSE: narrate the recipe */
 } gen;
@@ -334,6 +348,22 @@ static void corrupt(gen *g)
     }
 }
 
+/* The follow bound, from the input's last bytes: 0 (the walk as before the bound) when the
+ * input ends first, else mostly small (the clamps at the depth limit and 3p) or near three
+ * times the limit (the 3p edge), sometimes anything up to past the budget. */
+static uint32_t draw_follow(gen *g)
+{
+    fz_provider *fp = &g->fp;
+    const uint16_t v = fz_u16(fp);
+    if (v == 0) return 0;
+    switch (v & 3) {
+    case 0: return 1 + (v >> 2) % 64u;
+    case 1: return 3 * g->limit + (v >> 2) % 8u - 3; /* 3p - 3 .. 3p + 4 when nothing is skipped */
+    case 2: return g->limit + (v >> 2) % 128u;
+    default: return (uint32_t)fz_range(fp, 1, SPW_WALK_BUDGET + 64);
+    }
+}
+
 /* ---- the oracle ---------------------------------------------------------------------- */
 
 FZ_ORACLE static int oracle_same(const spw_synth *s, uint64_t addr, size_t len)
@@ -385,6 +415,27 @@ FZ_ORACLE static int32_t oracle_frame_index(const gen *g, uint64_t addr)
     return lo < g->n_frames && frames[by_address[lo]] == addr ? (int32_t)by_address[lo] : -1;
 }
 
+/* Brent's step for a tail of T frames and a loop of L: the walk meets the loop again by
+ * step 2^j + L - 1, 2^j the first power of two >= max(T + 1, L) (its own count, not the
+ * walker's). */
+FZ_ORACLE static uint32_t oracle_brent(uint32_t T, uint32_t L)
+{
+    uint64_t p2 = 1;
+    while (p2 < (uint64_t)T + 1 || p2 < L) p2 *= 2;
+    return (uint32_t)(p2 - 1 + L);
+}
+
+/* B of walk.h: what the walk may follow, given p, the position of the first Python frame
+ * left out (NONE: none within the budget, so no tail). */
+#define NONE UINT32_MAX
+FZ_ORACLE static uint32_t oracle_bound(uint32_t max, uint32_t follow, uint32_t p)
+{
+    if (follow == 0 || p == NONE) return SPW_WALK_BUDGET;
+    uint64_t F = follow < max ? max : follow; /* max is already at most SPW_WALK_DEPTH_MAX */
+    if (3 * (uint64_t)p > F) F = 3 * (uint64_t)p;
+    return F < SPW_WALK_BUDGET ? (uint32_t)F : SPW_WALK_BUDGET;
+}
+
 FZ_ORACLE static void oracle_stack(const gen *g, const spw_walk_result *r, const spw_frame *out,
                          uint32_t max)
 {
@@ -395,47 +446,94 @@ FZ_ORACLE static void oracle_stack(const gen *g, const spw_walk_result *r, const
     const uint8_t *cf = spw_synth_ptr(s, g->tstate + L->tstate_current_frame, 8);
     uint64_t cur = spw_le64(cf);
 
-    uint32_t len = 0, n_expect = 0;
+    /* Follow the chain as the walker must: len frames so far, the Python frames among the
+     * first SPW_WALK_BUDGET of them (the first `max` expected in the output), p the first
+     * one left out, last_emit the position of the last one emitted. */
+    uint32_t len = 0, n_python = 0, p = NONE, last_emit = NONE;
+    int cut = 0; /* the walk stops at its bound before the chain ends */
     if (++stamp == 0) { memset(seen, 0, sizeof seen); stamp = 1; }
+#define ORACLE_PYTHON_(fi, at)                                                                 \
+    do {                                                                                       \
+        const gen_frame *gf_ = &gframes[fi];                                                   \
+        if ((at) < SPW_WALK_BUDGET && gf_->owner < L->owner_incomplete && gf_->code != 0xff) { \
+            if (n_python < max) {                                                              \
+                expect[n_python].code = g->codes[gf_->code].addr;                              \
+                expect[n_python].lasti = gf_->lasti;                                           \
+                last_emit = (at);                                                              \
+            } else if (p == NONE) {                                                            \
+                p = (at);                                                                      \
+            }                                                                                  \
+            n_python++;                                                                        \
+        }                                                                                      \
+    } while (0)
     while (cur != 0) {
+        if (len >= oracle_bound(max, g->follow, p)) { /* the walk looks no further */
+            cut = 1;
+            break;
+        }
         int32_t i = oracle_frame_index(g, cur);
-        if (i < 0 || !oracle_frame_clean(g, (uint32_t)i)) return; /* left the generated world */
+        if (i < 0) return; /* left the generated world */
         if (seen[i] == stamp) {
-            /* A loop through clean frames: nothing but the cycle check can end this walk. */
-            if (len <= SPW_WALK_BUDGET / 3)
-                FZ_CHECK(r->status == SPW_WALK_DROPPED && r->reason == SPW_REASON_CYCLE,
-                         "a cycle of %u distinct frames gave %s/%s after %u frames", len,
-                         spw_status_name(r->status), spw_reason_name(r->reason), r->n_visited);
-            else
-                FZ_CHECK((r->status == SPW_WALK_DROPPED && r->reason == SPW_REASON_CYCLE) ||
-                             (r->status == SPW_WALK_TRUNCATED && r->n_visited == SPW_WALK_BUDGET),
-                         "a long cycle (%u frames) gave %s/%s", len, spw_status_name(r->status),
-                         spw_reason_name(r->reason));
+            /* A loop through frames the walker judges as generated: only the cycle check or
+             * the bound can end this walk. Go round the loop while no frame was left out
+             * yet (the frames met again were all clean then). */
+            const uint32_t T = seen_at[i], Lp = len - T;
+            for (uint32_t at = len; at < SPW_WALK_BUDGET && p == NONE; at++)
+                ORACLE_PYTHON_(path[T + (at - T) % Lp], at);
+            const uint32_t B = oracle_bound(max, g->follow, p), d = oracle_brent(T, Lp);
+            if (d <= B - 1) {
+                FZ_CHECK(r->status == SPW_WALK_DROPPED && r->reason == SPW_REASON_CYCLE &&
+                             r->n_visited <= d,
+                         "a loop (tail %u, loop %u, bound %u) gave %s/%s after %u frames, "
+                         "Brent's step is %u", T, Lp, B, spw_status_name(r->status),
+                         spw_reason_name(r->reason), r->n_visited, d);
+                return;
+            }
+            FZ_CHECK((r->status == SPW_WALK_DROPPED && r->reason == SPW_REASON_CYCLE &&
+                      r->n_visited < B) ||
+                         (r->status == SPW_WALK_TRUNCATED && r->n_visited == B),
+                     "a long loop (tail %u, loop %u, bound %u) gave %s/%s after %u frames", T,
+                     Lp, B, spw_status_name(r->status), spw_reason_name(r->reason),
+                     r->n_visited);
+            if (r->status == SPW_WALK_DROPPED) return;
+            const uint32_t n_want = n_python < max ? n_python : max;
+            FZ_CHECK(r->n_frames == n_want, "a long loop: %u frames emitted, %u expected",
+                     r->n_frames, n_want);
+            for (uint32_t k = 0; k < n_want; k++)
+                FZ_CHECK(out[k].code == expect[k].code && out[k].lasti == expect[k].lasti,
+                         "a long loop, frame %u: got (0x%llx, %u), expected (0x%llx, %u)", k,
+                         (unsigned long long)out[k].code, out[k].lasti,
+                         (unsigned long long)expect[k].code, expect[k].lasti);
+            /* walk.h: no frame emitted twice when the last one emitted is among the first
+             * budget / 3 followed. */
+            FZ_CHECK(last_emit == NONE || last_emit + 1 > SPW_WALK_BUDGET / 3 || last_emit < len,
+                     "a loop (tail %u, loop %u) emitted as a stack: the last frame emitted is "
+                     "number %u on the path", T, Lp, last_emit);
             return;
         }
+        /* After the first frame left out, a walk with a follow bound reads only `previous`:
+         * the rest of the frame may be anything. Before it, and always without one, the
+         * frame must be exactly as generated for the oracle to know the answer. */
+        const int tail = g->follow != 0 && p != NONE;
+        if (!tail && !oracle_frame_clean(g, (uint32_t)i)) return;
         seen[i] = stamp;
-        if (len < SPW_WALK_BUDGET) {
-            const gen_frame *gf = &gframes[i];
-            if (gf->owner < L->owner_incomplete && gf->code != 0xff && n_expect < max) {
-                expect[n_expect].code = g->codes[gf->code].addr;
-                expect[n_expect].lasti = gf->lasti;
-                n_expect++;
-            } else if (gf->owner < L->owner_incomplete && gf->code != 0xff) {
-                n_expect = max + 1; /* one was cut: remember without storing it */
-            }
-        }
+        seen_at[i] = len;
+        path[len] = (uint32_t)i;
+        if (!tail) ORACLE_PYTHON_((uint32_t)i, len);
         len++;
         cur = spw_le64(spw_synth_ptr(s, cur + L->frame_previous, 8));
     }
-    /* A chain that ends, every frame as generated: the exact stack. */
-    spw_status want = len > SPW_WALK_BUDGET || n_expect > max ? SPW_WALK_TRUNCATED : SPW_WALK_OK;
-    uint32_t n_want = n_expect > max ? max : n_expect;
-    FZ_CHECK(r->status == want, "clean chain of %u frames (%u expected, limit %u) gave %s/%s",
-             len, n_expect, max, spw_status_name(r->status), spw_reason_name(r->reason));
+#undef ORACLE_PYTHON_
+    /* A chain that ends, every frame as the walker sees it as generated: the exact stack. */
+    const uint32_t B = oracle_bound(max, g->follow, p);
+    const uint32_t n_want = n_python < max ? n_python : max;
+    spw_status want = p != NONE || cut ? SPW_WALK_TRUNCATED : SPW_WALK_OK;
+    FZ_CHECK(r->status == want, "clean chain of %u frames (%u Python, limit %u, bound %u) gave %s/%s",
+             len, n_python, max, B, spw_status_name(r->status), spw_reason_name(r->reason));
     FZ_CHECK(r->n_frames == n_want, "clean chain: %u frames emitted, %u expected", r->n_frames,
              n_want);
-    FZ_CHECK(r->n_visited == (len < SPW_WALK_BUDGET ? len : SPW_WALK_BUDGET),
-             "clean chain of %u frames: %u visited", len, r->n_visited);
+    FZ_CHECK(r->n_visited == len, "clean chain of %u frames (bound %u%s): %u visited", len, B,
+             cut ? ", cut" : "", r->n_visited);
     for (uint32_t k = 0; k < n_want; k++)
         FZ_CHECK(out[k].code == expect[k].code && out[k].lasti == expect[k].lasti,
                  "frame %u: got (0x%llx, %u), expected (0x%llx, %u)", k,
@@ -491,6 +589,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (generate(&g, data, size) != 0) return 0; /* the recipe does not fit the arena */
     memcpy(pristine, arena, g.s.used);
     corrupt(&g);
+    g.follow = draw_follow(&g);
 
     const uint32_t max = g.limit < SPW_WALK_DEPTH_MAX ? g.limit : SPW_WALK_DEPTH_MAX;
     spw_reader inner = { spw_synth_read, &g.s };
@@ -499,13 +598,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ck.serve_end = g.serve_end;
     spw_reader reader = fz_checked_reader(&ck);
     spw_walk_args args = { .layout = &g.s.layout, .code_type = g.walk_code_type,
-                           .tstate = g.walk_tstate, .frames = out1, .max_frames = g.limit };
+                           .tstate = g.walk_tstate, .frames = out1, .max_frames = g.limit,
+                           .max_follow = g.follow };
     spw_walk_result r1, r2;
     spw_walk(&args, &reader, &r1);
     oracle_result(&g, &ck, &r1, out1, max);
     const uint32_t reads1 = ck.n_reads;
-    fz_log("walk: %s, %u frames (limit %u), %u codes, -> %s/%s emitted %u visited %u reads %u\n",
-           spw_flavor_name(g.s.flavor), g.n_frames, g.limit, g.n_codes,
+    fz_log("walk: %s, %u frames (limit %u, follow %u), %u codes, -> %s/%s emitted %u visited %u "
+           "reads %u\n",
+           spw_flavor_name(g.s.flavor), g.n_frames, g.limit, g.follow, g.n_codes,
            spw_status_name(r1.status), spw_reason_name(r1.reason), r1.n_frames, r1.n_visited,
            reads1);
 

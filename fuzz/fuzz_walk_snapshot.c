@@ -18,7 +18,8 @@
  * as AFL_CUSTOM_MUTATOR_LIBRARY by `make fuzz`; AFL++'s own havoc and splicing still run.
  *
  * Invariants: W1 one status, reason iff dropped; W2 at most the depth limit of frames,
- * at most the budget followed, `truncated` only at one of them; W3 reads bounded, only at
+ * at most the budget followed, `truncated` only at one of them (a follow bound, varied
+ * with the thread like the limit, only applies once the output is full); W3 reads bounded, only at
  * validated addresses (naturally aligned when the layout's fields are), the walker's count
  * exact; W4 every emitted code has ob_type == the file's PyCode_Type and lasti < its size;
  * W5 purity (a second walk is identical); W6 symbolizer outputs NUL-terminated valid UTF-8
@@ -84,8 +85,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         spw_snap_thread th = spw_snapshot_thread(&v, t);
         /* The depth limit varies with the thread so that both `ok` and `truncated` occur. */
         uint32_t max = (uint32_t)(th.thread_id % 2 ? DEPTH : 1 + th.native_thread_id % 8);
+        /* So does the follow bound (walk.h): none, below 3 * max (the 3p floor), above. */
+        static const uint32_t follows[4] = { 0, 1, 2 * DEPTH + 1, 4 * DEPTH };
+        const uint32_t follow = follows[(th.thread_id / 2 + th.native_thread_id) % 4];
         spw_walk_args args = { .layout = &L, .code_type = v.header.code_type,
-                               .tstate = th.tstate, .frames = out1, .max_frames = max };
+                               .tstate = th.tstate, .frames = out1, .max_frames = max,
+                               .max_follow = follow };
         spw_walk_result r1, r2;
         fz_checked_reset(&ck, FZ_WALK_READS_MAX, "walk");
         spw_walk(&args, &rd, &r1);
