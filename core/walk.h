@@ -51,7 +51,8 @@ typedef struct spw_frame {
 /* Nor a thread-local bytecode array with more copies than this. */
 #define SPW_TLBC_MAX (1u << 16)
 /* Reads one walk can make at most: the tstate; per followed frame previous, executable,
- * owner, instr_ptr and tlbc_index; per emitted frame ob_type and ob_size (not when it runs
+ * owner, instr_ptr and tlbc_index (past the first frame left out, with max_follow: previous
+ * alone); per emitted frame ob_type and ob_size (not when it runs
  * the same code object as the frame emitted before it) and up to three reads of the
  * thread-local bytecode array. The fuzzers' reader holds the walker to this bound. */
 #define SPW_WALK_READS_MAX (1u + 5u * SPW_WALK_BUDGET + 5u * SPW_WALK_DEPTH_MAX)
@@ -70,47 +71,53 @@ typedef struct spw_walk_args {
     uint64_t tstate;    /* address of the PyThreadState to walk */
     spw_frame *frames;  /* output, innermost first */
     uint32_t max_frames; /* depth limit: at most this many frames are emitted */
-    uint32_t max_follow; /* bound on the frames followed once the output is full; 0: none */
+    uint32_t max_follow; /* bound on the frames followed once the output is full (below);
+                          * 0: none, every frame checked up to SPW_WALK_BUDGET */
 } spw_walk_args;
 
 /* max_follow: what a deep stack costs.
  *
  * 0 (what a caller that does not set it gets) is the walk as it was before this field:
  * every frame is followed, and checked by rules 1-4 of walk_body.h, up to SPW_WALK_BUDGET.
- * A deep stack then costs SPW_WALK_BUDGET frames: about 70 us past a depth limit of 256.
+ * A stack deeper than that costs SPW_WALK_BUDGET frames whatever the depth limit: 16384,
+ * some 45 instructions each past the limit (50-60 us in cache here, 240 us from L3).
  *
- * Any other value changes only what happens once the walk has found the first Python frame
- * it cannot emit (the output is full and the status is `truncated`, unless the walk drops).
+ * Any other value changes only what happens once the walk meets the first Python frame it
+ * cannot emit: the output is full, and the status is `truncated` unless the walk drops.
  * Let F be max_follow clamped to [min(max_frames, SPW_WALK_DEPTH_MAX), SPW_WALK_BUDGET], and
- * p the frames followed before that first frame left out (p >= the frames emitted). From
- * there on, the walk
- *   - follows at most B = min(SPW_WALK_BUDGET, max(F, 3 * p)) frames in all (n_visited),
- *     and ends `truncated` with n_visited == B when the chain still goes on after B;
- *   - checks each further frame pointer against rules 2 and 3 only: valid (else
- *     `invalid_frame`), not Brent's tortoise (else `cycle`; the 8-frame window is not
- *     used there), and reads its `previous` and nothing else (else `unreadable`). Its
- *     owner, executable and instr_ptr are neither read nor judged: such a frame is never
- *     emitted, and the status is already decided unless the walk drops.
- * Before that point nothing changes: every frame the walk emits passes every rule, and a
- * walk that never fills its output follows up to SPW_WALK_BUDGET frames as before.
+ * p the number of frames followed before that first frame left out (p >= the frames
+ * emitted; p = max_frames when no frame was skipped). From that frame on, the walk
+ *   - follows at most B = min(SPW_WALK_BUDGET, max(F, 3 * p)) frames in all (n_visited
+ *     counts from the first): after the B-th it stops without looking at the next
+ *     pointer, `truncated` with n_visited == B;
+ *   - checks each further frame pointer against rules 2 and 3 only: it must be valid
+ *     (else `invalid_frame`) and not Brent's tortoise (else `cycle`; the 8-frame window
+ *     is not used there), and it reads that frame's `previous` and nothing else (else
+ *     `unreadable`). Owner, executable and instr_ptr are neither read nor judged: such a
+ *     frame is never emitted, and a bogus owner there no longer drops the sample.
+ * Until that frame nothing changes: every frame emitted has passed every rule, and a walk
+ * whose output never fills follows up to SPW_WALK_BUDGET frames as before.
  *
- * What the walker promises, for every max_follow (0 counting as SPW_WALK_BUDGET, so B is
- * SPW_WALK_BUDGET):
+ * What the walker promises, whatever max_follow (B = SPW_WALK_BUDGET when it is 0, or when
+ * no frame is left out):
  *   - a chain that loops never ends `ok`;
- *   - every loop whose frames (tail T plus loop L, as followed from the thread state)
- *     number at most B / 3 is reported as `cycle` (Brent: it is met again by step
- *     2^j + L - 1, 2^j the first power of two >= max(T + 1, L), and 2^j + L <= B);
- *     a longer one may end `truncated` after B frames, never `ok`;
- *   - a walk that ends `ok` or `truncated` emits no frame twice, whenever its last
- *     emitted frame is among the first SPW_WALK_BUDGET / 3 frames it followed (always
- *     unless more than 5461 - max_frames of those were skipped, non-Python frames): a
- *     repeat there is a loop of at most p frames, and B >= 3 * p catches it. This is
- *     what the 3 * p is for: F alone would let a stack of many skipped frames emit a
+ *   - a loop with a tail of T frames and L frames in the loop (as followed from the thread
+ *     state) is met again by Brent's tortoise at step 2^j + L - 1 (n_visited then), 2^j the
+ *     first power of two >= max(T + 1, L), or earlier by the 8-frame window (which catches
+ *     every L <= 8, but only before the first frame left out); it is reported as `cycle`
+ *     whenever 2^j + L <= B, so always when T + L <= B / 3 (and B >= F). A longer loop may
+ *     end `truncated` after B frames;
+ *   - a walk that ends `ok` or `truncated` never emits a frame twice, provided its last
+ *     emitted frame is among the first SPW_WALK_BUDGET / 3 (5461) frames it followed,
+ *     which holds unless more than 5461 - max_frames of those were skipped ones (owner
+ *     >= 3, NULL executable): a frame emitted twice closes a loop of fewer than p frames,
+ *     and B >= min(budget, 3 * p) catches that. This is what the 3 * p is for: with F
+ *     alone, a stack of many skipped frames would fill its output late and could emit a
  *     loop of more than F / 3 frames as a stack.
- * So any max_follow up to 3 * max_frames gives the same walk, and a deep stack with few
- * skipped frames costs max(F, 3 * max_frames) frames, most of them through the cheap
- * loop (about 9 instructions a frame against 43; docs/core.md). The live handler passes
- * 4 * its depth limit. */
+ * So any max_follow up to 3 * max_frames gives the same walk; a deep stack with few skipped
+ * frames costs max(F, 3 * max_frames) frames, those after the first left out about 9
+ * instructions each (docs/core.md). The live handler passes 4 * its depth limit: 1024 for
+ * 256, so 256 frames emitted and 1024 followed, about 2.4 us in cache. */
 
 /* The part of a layout the walk reads. spw_walk() takes it from the layout at run time;
  * walk_body.h can also instantiate the walker on the shape of a known build, as constants
