@@ -242,7 +242,11 @@ SPW_ALWAYS_INLINE int spw_in_window_(const uint64_t recent[8], uint64_t frame)
  * most the step at which it is reported, as above): about 24 instructions a frame in the
  * fast loop when the memo holds the frame's code object, 34 when it does not (3.13t; the
  * chase takes about 20). tests/unit/test_walk.c holds the two to the same answers at every
- * kind of hand-over. */
+ * kind of hand-over.
+ *
+ * With `tail` (max_follow not 0), a third loop takes the frames after the first Python frame
+ * the depth limit leaves out: the tail (below, and walk.h). tests/unit/test_walk_follow.c
+ * holds it to the bound and to Brent's exact step. */
 SPW_ALWAYS_INLINE spw_status spw_walk_shaped_(const spw_walk_shape *S, spw_arch arch,
                                               const spw_walk_args *a, spw_read_fn read,
                                               void *ctx, spw_walk_result *res, const int tail)
@@ -400,7 +404,7 @@ tail_enter:
 tail:
     /* Rules 2 and 3 for `frame`, and one read: `previous`. While the run falls, one compare
      * says the next pointer is valid and below this one (as in the fast loop), and the
-     * tortoise is compared only when it lies below the run's first frame. */
+     * tortoise is compared only when it lies at or below the run's first frame. */
     key = spw_span_key(frame);
     if (SPW_RARELY(key >= k.bound)) { /* the end of the chain, or a bad pointer */
         if (frame != 0) why = SPW_REASON_INVALID_FRAME;
