@@ -44,7 +44,7 @@ static void note_failed(int tid)
 
 static size_t slot_bytes(uint32_t depth)
 {
-    return (size_t)spp_g.ring_cells * sizeof(spp_cell) + depth * (sizeof(spw_frame) + 4u);
+    return (size_t)spp_g.ring_cells * sizeof(spp_cell) + depth * sizeof(spw_frame);
 }
 
 static void slot_free_memory(spp_slot *s)
@@ -52,7 +52,6 @@ static void slot_free_memory(spp_slot *s)
     munmap(s->ring.cells, slot_bytes(s->depth));
     s->ring.cells = NULL;
     s->scratch = NULL;
-    s->idents = NULL;
 }
 
 /* Arm a timer for thread `tid` whose thread state is `tstate`. */
@@ -91,7 +90,6 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
     s->ring.head = s->ring.tail = s->ring.high = 0;
     s->depth = depth;
     s->scratch = (spw_frame *)(void *)((spp_cell *)mem + spp_g.ring_cells);
-    s->idents = (uint32_t *)(void *)(s->scratch + depth);
     s->tid = tid;
     __atomic_store_n(&s->tstate, tstate, __ATOMIC_RELAXED);
     s->pinned = 0;

@@ -11,7 +11,6 @@
 #include "handler.h"
 #include "guard.h"
 #include "live_reader.h"
-#include "mix.h"
 #include "session.h"
 #include "timers.h"
 #include "walk_body.h"
@@ -52,30 +51,35 @@ uint64_t spp_clock_ns(clockid_t clock)
 }
 
 
-/* Unguarded: the caller holds a recovery point. */
-static inline int code_identity(const spw_layout *L, uint64_t code, uint32_t *out)
+/* Unguarded: the caller holds a recovery point. The walker validated `code` as a code
+ * object of at least code_size bytes, so these fields are inside it. The hash only has to
+ * tell this object from another that takes its address later: a multiply-xor of the four
+ * words (names and files are interned strings, the line table is the object's own). */
+static inline uint32_t code_identity(const spw_layout *L, uint64_t code)
 {
-    if (!spw_addr_ok(L->arch, code, L->code_size, 8)) return -1;
     uint64_t q, f, lt;
     uint32_t line;
     spp_live_read(NULL, code + L->co_qualname, &q, 8);
     spp_live_read(NULL, code + L->co_filename, &f, 8);
     spp_live_read(NULL, code + L->co_linetable, &lt, 8);
     spp_live_read(NULL, code + L->co_firstlineno, &line, 4);
-    *out = (uint32_t)spp_mix64(spp_mix64(spp_mix64(q ^ 0x9e3779b97f4a7c15ull) ^ f) ^ lt ^ (uint64_t)line << 32);
-    return 0;
+    uint64_t h = (q ^ (uint64_t)line << 40) * 0x9e3779b97f4a7c15ull ^ (f + lt) * 0xc2b2ae3d27d4eb4full ^ lt;
+    return (uint32_t)(h ^ h >> 32);
 }
 
 typedef struct walk_job {
     const spp_target *t;
     spw_walk_args a;
     int tid;
-    uint32_t *idents;
+    spp_ring *ring;  /* record the frames here (from ring->head + 1), or NULL */
+    int recorded;    /* the frames are in the ring: 1 (0: no room, or no ring) */
     spw_walk_result *r;
 } walk_job;
 
 /* The walker on direct loads, instantiated on every known build's frame layout plus the
- * one that reads offsets at run time; `flavor` picks one. */
+ * one that reads offsets at run time; `flavor` picks one. Then, still under the guard, each
+ * frame goes into the ring with its code object's identity (ring.h): one pass, and a fault
+ * while reading an identity abandons the record before it is published. */
 static NOINLINE void walk_job_run(void *arg)
 {
     walk_job *j = arg;
@@ -92,45 +96,75 @@ static NOINLINE void walk_job_run(void *arg)
         }
     }
     spw_walk_known(j->t->flavor, SPW_ARCH_HOST, &j->a, spp_live_read, NULL, j->r);
-    if (!j->idents || j->r->status == SPW_WALK_DROPPED) return;
-    /* Runs of frames on one code object (recursion) share one identity read. */
-    uint64_t last = 0;
-    uint32_t id = 0;
-    for (uint32_t i = 0; i < j->r->n_frames; i++) {
-        if (j->a.frames[i].code != last) {
-            last = j->a.frames[i].code;
-            if (code_identity(L, last, &id) != 0) id = 0;
+    const uint32_t n = j->r->n_frames;
+    if (!j->ring || j->r->status == SPW_WALK_DROPPED || spp_ring_free(j->ring) < 1u + n) return;
+    spp_cell *const cells = j->ring->cells;
+    const uint64_t mask = j->ring->mask, head = j->ring->head;
+    const spw_frame *const fr = j->a.frames;
+    /* A small memo (direct-mapped on the address) spares the reads for a code object met
+     * again in the same stack: recursion, and functions that call each other in turn. */
+    struct {
+        uint64_t code;
+        uint32_t id;
+    } memo[8] = { { 0, 0 } };
+    for (uint32_t i = 0; i < n; i++) {
+        const uint64_t code = fr[i].code;
+        const unsigned b = (unsigned)(code >> 4) & 7u;
+        if (memo[b].code != code) {
+            memo[b].code = code;
+            memo[b].id = code_identity(L, code);
         }
-        j->idents[i] = id;
+        spp_cell *c = &cells[(head + 1 + i) & mask];
+        c->a = code;
+        c->b = (uint64_t)fr[i].lasti | (uint64_t)memo[b].id << 32;
     }
+    j->recorded = 1;
 }
 
-void spp_sample_walk(const spp_target *t, uint64_t tstate, int tid, spw_frame *frames,
-                     uint32_t max, uint32_t *idents, spw_walk_result *r)
+/* The guarded walk; with `ring`, the frames are also recorded there (see walk_job_run) and
+ * the return value says whether they were (0 when there was no room). */
+static int sample_walk(const spp_target *t, uint64_t tstate, int tid, spw_frame *frames,
+                       uint32_t max, spp_ring *ring, spw_walk_result *r)
 {
     walk_job j = { .t = t,
                    .a = { .layout = &t->layout, .code_type = t->code_type, .tstate = tstate,
                           .frames = frames, .max_frames = max,
                           .max_follow = SPP_FOLLOW_FACTOR * max },
-                   .tid = tid, .idents = idents, .r = r };
+                   .tid = tid, .ring = ring, .recorded = 0, .r = r };
     if (spp_guarded(walk_job_run, &j) != 0) {
         r->status = SPW_WALK_DROPPED;
         r->reason = SPW_REASON_UNREADABLE;
         r->n_frames = 0;
+        return 0;
     }
+    return j.recorded;
 }
 
-static void identity_job(void *arg)
+void spp_sample_walk(const spp_target *t, uint64_t tstate, int tid, spw_frame *frames,
+                     uint32_t max, spw_walk_result *r)
 {
-    struct { const spw_layout *L; uint64_t code; uint32_t *out; int rc; } *j = arg;
-    j->rc = code_identity(j->L, j->code, j->out);
+    sample_walk(t, tstate, tid, frames, max, NULL, r);
+}
+
+typedef struct identity_job {
+    const spw_layout *L;
+    uint64_t code;
+    uint32_t id;
+} identity_job;
+
+static void identity_run(void *arg)
+{
+    identity_job *j = arg;
+    j->id = code_identity(j->L, j->code);
 }
 
 int spp_code_identity(const spw_layout *L, uint64_t code, uint32_t *out)
 {
-    struct { const spw_layout *L; uint64_t code; uint32_t *out; int rc; } j = { L, code, out, -1 };
-    if (spp_guarded(identity_job, &j) != 0) return -1;
-    return j.rc;
+    identity_job j = { L, code, 0 };
+    if (!spw_addr_ok(L->arch, code, L->code_size, 8) || spp_guarded(identity_run, &j) != 0)
+        return -1;
+    *out = j.id;
+    return 0;
 }
 
 static inline void count_add(uint64_t *c, uint64_t v)
@@ -167,32 +201,23 @@ void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
                      uint64_t weight, uint64_t ts)
 {
     spw_walk_result r;
-    spp_sample_walk(t, tstate, tid, s->scratch, s->depth, s->idents, &r);
+    const int recorded = sample_walk(t, tstate, tid, s->scratch, s->depth, &s->ring, &r);
 
     int drop = -1;
     uint32_t flags = 0;
     if (r.status == SPW_WALK_DROPPED) {
         drop = (r.reason >= 1 && r.reason <= 4) ? (int)r.reason - 1 : SPP_DROP_INVALID_FRAME;
+    } else if (!recorded) {
+        drop = SPP_DROP_OVERFLOW;
     } else {
-        const uint32_t n = r.n_frames;
         if (r.status == SPW_WALK_TRUNCATED) flags |= SPP_REC_TRUNCATED;
-        if (spp_ring_free(&s->ring) < 1u + n) {
-            drop = SPP_DROP_OVERFLOW;
-        } else {
-            const uint64_t head = s->ring.head;
-            spp_cell *c = spp_ring_at(&s->ring, head);
-            c->a = spp_rec_header(weight, n, flags);
-            c->b = ts;
-            for (uint32_t i = 0; i < n; i++) {
-                c = spp_ring_at(&s->ring, head + 1 + i);
-                c->a = s->scratch[i].code;
-                c->b = (uint64_t)s->scratch[i].lasti | (uint64_t)s->idents[i] << 32;
-            }
-            spp_ring_publish(&s->ring, 1u + n);
-            spp_slot_mark_dirty(s->index);
-        }
+        spp_cell *c = spp_ring_at(&s->ring, s->ring.head);
+        c->a = spp_rec_header(weight, r.n_frames, flags);
+        c->b = ts;
+        spp_ring_publish(&s->ring, 1u + r.n_frames);
+        spp_slot_mark_dirty(s->index);
     }
-    /* A seqlock (one writer, this thread) so readers see captured + dropped == expirations
+/* A seqlock (one writer, this thread) so readers see captured + dropped == expirations
      * at every instant. */
     __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);

@@ -12,12 +12,11 @@
 /* The SIGPROF handler (installed by session.c). */
 void spp_on_sigprof(int sig, siginfo_t *si, void *uc);
 
-/* The guarded walk of one sample: when tid != 0, first check that the thread state is that
- * thread's (a slot can briefly point at a deleted tstate); then walk; then, for each emitted
- * frame, the identity of its code object (ring.h) into idents[i] when idents != NULL. A
- * fault anywhere makes it dropped/unreadable. */
+/* The guarded walk of one sample (what the handler runs, without the record): when tid != 0,
+ * first check that the thread state is that thread's (a slot can briefly point at a deleted
+ * tstate); then walk. A fault anywhere makes it dropped/unreadable. */
 void spp_sample_walk(const spp_target *t, uint64_t tstate, int tid, spw_frame *frames,
-                     uint32_t max, uint32_t *idents, spw_walk_result *r);
+                     uint32_t max, spw_walk_result *r);
 
 /* One sample into a slot: walk, append the record (or count the overflow), count. */
 void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,

@@ -338,7 +338,7 @@ static void atfork_child(void)
         s->has_timer = 0;
         s->inside = 0;
         munmap(s->ring.cells, (size_t)spp_g.ring_cells * sizeof(spp_cell) +
-                                  s->depth * (sizeof(spw_frame) + 4u));
+                                  s->depth * sizeof(spw_frame));
         s->ring.cells = NULL;
         __atomic_store_n(&s->state, SPP_SLOT_FREE, __ATOMIC_SEQ_CST);
     }

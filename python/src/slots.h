@@ -35,8 +35,7 @@ typedef struct spp_slot {
     uint64_t tstate;    /* may be updated while armed (atomic) */
     int pinned;         /* tstate set by a test entry: the scan leaves it alone */
     uint64_t ident;     /* tstate.thread_id when armed */
-    spw_frame *scratch; /* `depth` frames for the walk ... */
-    uint32_t *idents;   /* ... and their code objects' identities */
+    spw_frame *scratch; /* `depth` frames for the walk */
     uint32_t depth;     /* frames kept per sample */
     /* written by the handler only */
     spp_ring ring;      /* head: handler; tail: consumer */

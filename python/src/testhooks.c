@@ -20,7 +20,7 @@
 spw_status spp_walk_now(const spp_target *t, uint64_t tstate, spw_frame *frames, uint32_t max,
                         spw_walk_result *res)
 {
-    spp_sample_walk(t, tstate, 0, frames, max, NULL, res);
+    spp_sample_walk(t, tstate, 0, frames, max, res);
     return res->status;
 }
 
@@ -37,7 +37,7 @@ double spp_bench_sample(const spp_target *t, uint64_t tstate, uint32_t n, uint32
     if (depth == 0 || depth > SPP_MAX_DEPTH) return -1.0;
     const uint32_t cells = 32768;
     spp_slot *s = calloc(1, sizeof *s);
-    void *mem = malloc(cells * sizeof(spp_cell) + depth * (sizeof(spw_frame) + 4u));
+    void *mem = malloc(cells * sizeof(spp_cell) + depth * sizeof(spw_frame));
     if (!s || !mem) {
         free(s);
         free(mem);
@@ -47,7 +47,6 @@ double spp_bench_sample(const spp_target *t, uint64_t tstate, uint32_t n, uint32
     s->ring.mask = cells - 1;
     s->depth = depth;
     s->scratch = (spw_frame *)(void *)((spp_cell *)mem + cells);
-    s->idents = (uint32_t *)(void *)(s->scratch + depth);
     const int tid = spp_gettid();
     const uint64_t t0 = spp_now_ns();
     for (uint32_t i = 0; i < n; i++) {
