@@ -376,15 +376,12 @@ void *spp_consumer_main(void *arg)
     uint64_t period = spp_g.cfg.scan_ns;      /* drains: shorter while rings fill up */
     uint64_t scan_period = spp_g.cfg.scan_ns; /* scans: longer while the list is long */
     for (;;) {
+        const uint32_t seen = __atomic_load_n(&spp_g.wake, __ATOMIC_ACQUIRE);
         pthread_mutex_lock(&spp_g.mu);
-        if (!spp_g.stop_req && !spp_g.poked) {
-            struct timespec dl;
-            clock_gettime(CLOCK_MONOTONIC, &dl);
-            uint64_t ns = (uint64_t)dl.tv_nsec + (rapid ? SPP_BORN_NS : period);
-            dl.tv_sec += (time_t)(ns / 1000000000u);
-            dl.tv_nsec = (long)(ns % 1000000000u);
-            pthread_cond_timedwait(&spp_g.cv, &spp_g.mu, &dl);
-        }
+        const int idle = !spp_g.stop_req && !spp_g.poked;
+        pthread_mutex_unlock(&spp_g.mu);
+        if (idle) spp_wait_wake(seen, rapid ? SPP_BORN_NS : period);
+        pthread_mutex_lock(&spp_g.mu);
         const int stop = spp_g.stop_req, poked = spp_g.poked;
         if (poked) {
             spp_g.poked = 0;

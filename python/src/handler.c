@@ -25,9 +25,10 @@
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Past the depth limit a walk still follows the chain, checking only its links, so that a
- * loop is reported as a cycle instead of a stack; this many times the depth limit at most
- * (walk.h, max_follow): a cycle of up to 4/3 of the depth limit is still caught, and a
- * stack 20,000 frames deep costs a few microseconds instead of the whole budget. */
+ * loop is reported as a cycle instead of a stack: max_follow = this many times the depth
+ * limit (walk.h; the walker follows more, 3 x the frames before the first one left out, when
+ * many were skipped). A cycle of up to 4/3 of the depth limit is still caught, and a stack
+ * 20,000 frames deep costs a few microseconds instead of the whole budget. */
 #define SPP_FOLLOW_FACTOR 4u
 
 static IE_TLS int t_tid;

@@ -12,7 +12,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 spp_session spp_g = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -32,6 +35,18 @@ const char *spp_timer_name(spp_timer_kind k)
 static pthread_mutex_t g_api_mu = PTHREAD_MUTEX_INITIALIZER;
 void spp_api_lock(void) { pthread_mutex_lock(&g_api_mu); }
 void spp_api_unlock(void) { pthread_mutex_unlock(&g_api_mu); }
+
+void spp_wait_wake(uint32_t seen, uint64_t ns)
+{
+    const struct timespec rel = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+    syscall(SYS_futex, &spp_g.wake, FUTEX_WAIT_PRIVATE, seen, &rel, NULL, 0);
+}
+
+void spp_wake_consumer(void)
+{
+    __atomic_add_fetch(&spp_g.wake, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &spp_g.wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 
 uint64_t spp_rng_next(void)
 {
@@ -158,7 +173,6 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&spp_g.cv, &ca);
     pthread_cond_init(&spp_g.scanned, &ca);
     spp_g.scans = 0;
     pthread_condattr_destroy(&ca);
@@ -191,13 +205,12 @@ int spp_stop(void)
     if (!spp_g.running) return -1;
     pthread_mutex_lock(&spp_g.mu);
     spp_g.stop_req = 1;
-    pthread_cond_signal(&spp_g.cv);
+    spp_wake_consumer();
     pthread_mutex_unlock(&spp_g.mu);
     pthread_join(spp_g.consumer, NULL);
     pthread_mutex_lock(&spp_g.mu);
     spp_g.consumer_started = 0;
     pthread_mutex_unlock(&spp_g.mu);
-    pthread_cond_destroy(&spp_g.cv);
     pthread_cond_destroy(&spp_g.scanned);
     spp_check_sigprof();
     /* Every timer is gone. SIG_IGN discards a SIGPROF still pending on any thread, then the
@@ -267,7 +280,7 @@ void spp_thread_starting(void)
     pthread_mutex_lock(&spp_g.mu);
     if (spp_g.running && !spp_g.stop_req) {
         spp_g.poked = 1; /* seen by the consumer's first round if it is not running yet */
-        if (spp_g.consumer_started) pthread_cond_signal(&spp_g.cv);
+        if (spp_g.consumer_started) spp_wake_consumer();
     }
     pthread_mutex_unlock(&spp_g.mu);
 }
@@ -290,7 +303,7 @@ void spp_thread_begin(void)
         spp_slots_find(tid) == SPP_MAX_SLOTS) {
         const uint64_t want = spp_g.scans + 2; /* one that started after this poke */
         spp_g.poked = 1;
-        pthread_cond_signal(&spp_g.cv);
+        spp_wake_consumer();
         while (spp_g.running && !spp_g.stop_req && spp_g.scans < want &&
                spp_slots_find(tid) == SPP_MAX_SLOTS &&
                pthread_cond_timedwait(&spp_g.scanned, &spp_g.mu, &dl) == 0) {
