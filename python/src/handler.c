@@ -253,6 +253,12 @@ static inline uint64_t cpu_weight(spp_slot *s, uint64_t interval_ns)
     return w;
 }
 
+void spp_sample_rest(spp_slot *s)
+{
+    const uint64_t w = cpu_weight(s, spp_g.cfg.interval_ns);
+    if (w) unsampled_into(s, w, spp_now_ns());
+}
+
 /* Of a weight, the part the stack sampled now stands for. A perf counter that may count user
  * time only overflows in user mode only: the thread's kernel time since the last sample
  * (system calls) was not spent in the stack it is in now, so it goes to <unsampled>

@@ -22,6 +22,11 @@ void spp_sample_walk(const spp_target *t, uint64_t tstate, int tid, spw_frame *f
 void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
                      uint64_t weight, uint64_t ts);
 
+/* On the slot's own thread, SIGPROF blocked, when the thread is about to end: the whole
+ * intervals its CPU clock crossed that no signal has accounted yet (a POSIX timer fires on
+ * the tick after the boundary, which may come after the thread is gone) go to <unsampled>. */
+void spp_sample_rest(spp_slot *s);
+
 /* The identity of a code object, as the handler takes it: a hash of its qualified name,
  * file name and line table pointers and its first line. -1 when it cannot be read. */
 int spp_code_identity(const spw_layout *L, uint64_t code, uint32_t *out);

@@ -356,8 +356,9 @@ static PyObject *py_layout_info(PyObject *self, PyObject *unused)
 
 /* _run_thread(fn, *args, **kwargs): what a thread started during a session runs first
  * (spprof/_names.py puts it in front of Thread._bootstrap): wait until this thread is
- * sampled, so its CPU time from its first Python instruction is counted, then fn(...). A C
- * function, so it adds no frame to the thread's stacks. */
+ * sampled, so its CPU time from its first Python instruction is counted, then fn(...), then
+ * account its last whole intervals. A C function, so it adds no frame to the thread's
+ * stacks. */
 static PyObject *py_run_thread(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
@@ -372,6 +373,9 @@ static PyObject *py_run_thread(PyObject *self, PyObject *args, PyObject *kwargs)
     if (!rest) return NULL;
     PyObject *r = PyObject_Call(PyTuple_GET_ITEM(args, 0), rest, kwargs);
     Py_DECREF(rest);
+    Py_BEGIN_ALLOW_THREADS
+    spp_thread_end();
+    Py_END_ALLOW_THREADS
     return r;
 }
 

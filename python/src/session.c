@@ -312,6 +312,28 @@ void spp_thread_begin(void)
     pthread_mutex_unlock(&spp_g.mu);
 }
 
+/* The end of a thread that _run_thread started: account its last whole intervals (see
+ * spp_sample_rest), so that totals are right however short the thread and whichever timer. */
+void spp_thread_end(void)
+{
+    if (!spp_g.running) return;
+    const int tid = spp_gettid();
+    sigset_t prof, old;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, &old); /* our own handler must not run meanwhile */
+    pthread_mutex_lock(&spp_g.mu);
+    const uint32_t idx = spp_g.running ? spp_slots_find(tid) : SPP_MAX_SLOTS;
+    if (idx < SPP_MAX_SLOTS) {
+        spp_slot *s = &spp_slots[idx];
+        spp_slot_enter(s);
+        if (spp_slot_owned_by(s, tid)) spp_sample_rest(s);
+        spp_slot_leave(s);
+    }
+    pthread_mutex_unlock(&spp_g.mu);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 /* exec() keeps the signals pending on the calling thread, and the new program's SIGPROF
  * disposition is the default (terminate): stop this thread's timer and take any SIGPROF
  * pending here before the exec. Other threads' pending signals end with those threads. */

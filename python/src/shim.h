@@ -167,6 +167,8 @@ void spp_thread_starting(void);
 /* A new thread, on itself, before its Python code runs: wait (at most 10 ms) until the
  * consumer has armed it. No-op when not profiling. */
 void spp_thread_begin(void);
+/* The same thread, after its Python code returned: account its last whole intervals. */
+void spp_thread_end(void);
 /* Called from the module's audit hook on os.exec (see session.c). */
 void spp_before_exec(void);
 /* This thread's kernel thread id (cached). */

@@ -55,6 +55,21 @@ def test_crash_ends_as_without_spprof(seq, crash):
 
 
 # ---- 2. threads shorter than an interval ---------------------------------------------------
+def consumer_cpu_s():
+    """CPU time of spprof's consumer thread so far (it names itself spprof-consumer)."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                if f.read().strip() != "spprof-consumer":
+                    continue
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return 0.0
+
+
 def short_threads(n, cpu_s, interval_ms, batch=4):
     cpu = []
     lock = threading.Lock()
@@ -65,26 +80,43 @@ def short_threads(n, cpu_s, interval_ms, batch=4):
             cpu.append(used)
 
     spprof.start(interval_ms=interval_ms)
+    # the workers' whole CPU time, birth to end: the process's, less this thread's and the
+    # consumer's (10 ms resolution)
+    p0, m0, c0 = time.process_time(), time.thread_time(), consumer_cpu_s()
     for i in range(0, n, batch):
         ts = [threading.Thread(target=body) for _ in range(batch)]
         for t in ts:
             t.start()
         for t in ts:
             t.join()
+    workers_cpu = (time.process_time() - p0) - (time.thread_time() - m0) - (consumer_cpu_s() - c0)
     p = spprof.stop()
     check_identities(p.stats)
     mine = sum(r.count for r in p.stacks if any(f.function.endswith("body") for f in r.frames))
-    return mine, sum(cpu) * 1000 / interval_ms, p.stats
+    me = threading.get_native_id()
+    workers = sum(r.count for r in p.stacks if r.native_thread_id != me)
+    return (mine, sum(cpu) * 1000 / interval_ms), (workers, workers_cpu * 1000 / interval_ms), p.stats
 
 
-@needs_perf
+@pytest.mark.parametrize("timer_name", ["perf_event", "posix_cpu_timer"])
 @pytest.mark.parametrize("interval_ms,cpu_s", [(10, 0.005), (1, 0.0004)])
-def test_short_threads_are_counted_in_expectation(monkeypatch, interval_ms, cpu_s):
-    monkeypatch.setenv("SPPROF_TIMER", "perf_event")
-    got, expected, st = short_threads(200, cpu_s, interval_ms)
-    # each thread is a Bernoulli trial with p = cpu / interval (or a bit more): the standard
-    # deviation of the total is about 7 samples here
-    assert abs(got - expected) <= max(35, 0.35 * expected), (got, expected, st)
+def test_short_threads_are_counted_in_expectation(monkeypatch, timer_name, interval_ms, cpu_s):
+    """200 threads shorter than the interval. Each is a Bernoulli trial with p = its CPU /
+    interval: the standard deviation of the total is about 7 samples. With perf_event the
+    samples land where the time was spent (in body); a POSIX timer fires on the tick after
+    the boundary, often after the thread ended, and that time is counted at the thread's end
+    as <unsampled>: totals are right with both."""
+    if timer_name == "perf_event" and not PERF_ALLOWED:
+        pytest.skip("perf_event_open refused here")
+    if timer_name == "posix_cpu_timer" and interval_ms == 1:
+        pytest.skip("a POSIX timer cannot see the CPU a thread spends after its Python code "
+                    "returned (thread teardown, about 0.4 ms on 3.14t): with 0.4 ms threads "
+                    "at 1 ms that is a large part of each; docs/live-shim.md, Short threads")
+    monkeypatch.setenv("SPPROF_TIMER", timer_name)
+    (body, body_cpu), (workers, workers_cpu), st = short_threads(200, cpu_s, interval_ms)
+    assert abs(workers - workers_cpu) <= max(35, 0.35 * workers_cpu), (workers, workers_cpu, st)
+    if timer_name == "perf_event":
+        assert abs(body - body_cpu) <= max(35, 0.35 * body_cpu), (body, body_cpu, st)
 
 
 # ---- 3. file descriptors -------------------------------------------------------------------
@@ -195,8 +227,7 @@ def test_storm_of_stale_signals_while_threads_churn():
         assert st["samples_captured"] + st["samples_dropped"] == st["timer_expirations"]
         print("sent", sent, "captured", st["samples_captured"])
     """)
-    assert 297 == 297  # rt_tgsigqueueinfo on x86-64 (the test below is x86-64 only)
-    if os.uname().machine != "x86_64":
+    if os.uname().machine != "x86_64":  # 297: rt_tgsigqueueinfo on x86-64
         pytest.skip("the forged siginfo layout and syscall number are x86-64's")
     r = run_child(code, timeout=120)
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
@@ -370,3 +401,37 @@ def test_sigprof_pending_at_exec_does_not_kill_the_new_program(timer_name):
     """)
     r = run_child(code, timeout=60, env_extra={"SPPROF_TIMER": timer_name})
     assert r.returncode == 0 and "the new program runs" in r.stdout, (r.returncode, r.stderr)
+
+
+# ---- 9. memory per thread ------------------------------------------------------------------
+def test_busy_threads_rings_stay_small():
+    """At 1 ms a busy thread's ring wraps within a second, so every page of it is resident:
+    512 KiB per thread before (about 550 KiB of RSS each), 64 KiB now."""
+    code = textwrap.dedent("""
+        import os, threading, time
+        import spprof
+        PAGE = os.sysconf("SC_PAGE_SIZE")
+        def rss():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * PAGE
+        stop = threading.Event()
+        def spin():
+            x = 0
+            while not stop.is_set():
+                for i in range(2000):
+                    x += i
+        ts = [threading.Thread(target=spin) for _ in range(32)]
+        for t in ts: t.start()
+        time.sleep(0.5)
+        base = rss()
+        spprof.start(interval_ms=1)
+        time.sleep(3)
+        grown = rss() - base
+        spprof.stop()
+        stop.set()
+        for t in ts: t.join()
+        print(grown // 32)
+    """)
+    r = run_child(code, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert int(r.stdout) <= 128 * 1024, f"{int(r.stdout) / 1024:.0f} KiB per busy thread"
