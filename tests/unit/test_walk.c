@@ -677,16 +677,6 @@ static void test_no_tlbc_without_free_threading(void **state)
     fix_free(f);
 }
 
-/* A reader that fails after `budget` reads, to reach every unreadable exit. */
-typedef struct failing { spw_synth *s; uint32_t budget, n_reads; } failing;
-static int failing_read(void *ctx, uint64_t addr, void *dst, size_t len)
-{
-    failing *fr = ctx;
-    fr->n_reads++;
-    if (fr->budget == 0) return -1;
-    fr->budget--;
-    return spw_synth_read(fr->s, addr, dst, len);
-}
 
 static void test_unreadable_at_every_read(void **state)
 {
@@ -706,8 +696,8 @@ static void test_unreadable_at_every_read(void **state)
      * co_tlbc, the array size and its entry. */
     assert_int_equal(total, 1 + 5 + 5 + 2 + 3);
     for (uint32_t k = 0; k < total; k++) {
-        failing fr = { &f->s, k, 0 };
-        spw_reader rd = { failing_read, &fr };
+        fix_failing fr = { &f->s, k, 0 };
+        spw_reader rd = { fix_failing_read, &fr };
         spw_walk_args a = { &f->s.layout, f->s.code_type, ts, out, 4, 0 };
         assert_int_equal(spw_walk(&a, &rd, &r), SPW_WALK_DROPPED);
         assert_int_equal(r.reason, SPW_REASON_UNREADABLE);

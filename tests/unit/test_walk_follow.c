@@ -405,16 +405,6 @@ static void test_tail_checks_links_only(void **state)
     }
 }
 
-/* A reader that fails after `budget` reads, to reach every unreadable exit of the tail. */
-typedef struct failing { spw_synth *s; uint32_t budget, n_reads; } failing;
-static int failing_read(void *ctx, uint64_t addr, void *dst, size_t len)
-{
-    failing *fr = ctx;
-    fr->n_reads++;
-    if (fr->budget == 0) return -1;
-    fr->budget--;
-    return spw_synth_read(fr->s, addr, dst, len);
-}
 
 static void test_unreadable_at_every_read_of_a_tail(void **state)
 {
@@ -433,15 +423,15 @@ static void test_unreadable_at_every_read_of_a_tail(void **state)
             const uint32_t total = f->n_reads;
             assert_int_equal(total, 1 + 3 * fields(f) + 2 + 3);
             for (uint32_t k = 0; k < total; k++) {
-                failing fl = { &f->s, k, 0 };
-                spw_reader rd = { failing_read, &fl };
+                fix_failing fl = { &f->s, k, 0 };
+                spw_reader rd = { fix_failing_read, &fl };
                 spw_walk_args a = { .layout = &f->s.layout, .code_type = f->s.code_type,
                                     .tstate = ts, .frames = out, .max_frames = 2,
                                     .max_follow = 2 };
                 assert_int_equal(spw_walk(&a, &rd, &r), SPW_WALK_DROPPED);
                 assert_int_equal(r.reason, SPW_REASON_UNREADABLE);
                 assert_int_equal(fl.n_reads, k + 1);
-                fl = (failing){ &f->s, k, 0 };
+                fl = (fix_failing){ &f->s, k, 0 };
                 assert_int_equal(spw_walk_shape_instance(&a, &rd, &r), SPW_WALK_DROPPED);
                 assert_int_equal(fl.n_reads, k + 1);
             }

@@ -89,3 +89,12 @@ spw_status fix_walk_follow(fixture *f, uint64_t tstate, spw_frame *frames, uint3
     assert_true(res->n_visited <= SPW_WALK_BUDGET);
     return st;
 }
+
+int fix_failing_read(void *ctx, uint64_t addr, void *dst, size_t len)
+{
+    fix_failing *fr = ctx;
+    fr->n_reads++;
+    if (fr->budget == 0) return -1;
+    fr->budget--;
+    return spw_synth_read(fr->s, addr, dst, len);
+}

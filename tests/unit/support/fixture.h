@@ -42,6 +42,14 @@ spw_status fix_walk(fixture *f, uint64_t tstate, spw_frame *frames, uint32_t max
 spw_status fix_walk_follow(fixture *f, uint64_t tstate, spw_frame *frames, uint32_t max,
                            uint32_t max_follow, spw_walk_result *res);
 
+/* A reader over the image that fails once `budget` reads were made, to reach every
+ * unreadable exit of a walk: {&f->s, budget, 0} and fix_failing_read. */
+typedef struct fix_failing {
+    spw_synth *s;
+    uint32_t budget, n_reads;
+} fix_failing;
+int fix_failing_read(void *ctx, uint64_t addr, void *dst, size_t len);
+
 /* Every flavour, for tests that loop over them. */
 extern const spw_flavor fix_flavors[SPW_FLAVOR_COUNT_];
 
