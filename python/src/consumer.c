@@ -214,7 +214,6 @@ static void slot_drain(spp_slot *s)
 int spp_drain_all(void)
 {
     int full = 0;
-    spp_g.drain_gen++;
     for (uint32_t w = 0; w < SPP_MAX_SLOTS / 64; w++) {
         uint64_t bits = __atomic_load_n(&spp_dirty[w], __ATOMIC_RELAXED);
         if (!bits) continue;

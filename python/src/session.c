@@ -164,7 +164,7 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
     spp_g.poked = 0;
     spp_g.start_ns = spp_now_ns();
     spp_g.stop_ns = 0;
-    spp_g.gen = spp_g.drain_gen = 0;
+    spp_g.gen = 0;
     spp_g.have_results = 1;
     spp_g.running = 1;
 

@@ -28,7 +28,7 @@ typedef struct spp_session {
     uint64_t scans;         /* scans completed (under mu) */
     struct sigaction prof_prev;
     struct spp_agg *agg;
-    uint32_t gen, drain_gen;
+    uint32_t gen; /* scan generation: a slot not seen by the latest full scan is gone */
     spp_counts folded;
     uint64_t threads_armed, arm_failures, threads_unsampled, posix_fallbacks, timer_rearms,
         symbolize_errors, freed_code, agg_lost, records, rounds, partial_scans, threads_merged;

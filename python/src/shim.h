@@ -108,10 +108,6 @@ typedef struct spp_config {
                             more (perf_event_paranoid 2): tests force it here */
 } spp_config;
 
-/* The guard's test entries (guard.h) */
-int spp_guard_begin(void);
-void spp_guard_end(int installed);
-
 /* Start a session; 0, or -1 with a message in err. Not thread-safe against itself: the
  * module serialises start/stop. */
 int spp_start(const spp_config *cfg, char *err, size_t errlen);
