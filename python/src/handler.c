@@ -218,7 +218,7 @@ void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
         spp_ring_publish(&s->ring, 1u + r.n_frames);
         spp_slot_mark_dirty(s->index);
     }
-/* A seqlock (one writer, this thread) so readers see captured + dropped == expirations
+    /* A seqlock (one writer, this thread) so readers see captured + dropped == expirations
      * at every instant. */
     __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
