@@ -405,8 +405,8 @@ def test_sigprof_pending_at_exec_does_not_kill_the_new_program(timer_name):
 
 # ---- 9. memory per thread ------------------------------------------------------------------
 def test_busy_threads_rings_stay_small():
-    """At 1 ms a busy thread's ring wraps within a second, so every page of it is resident:
-    512 KiB per thread before (about 550 KiB of RSS each), 64 KiB now."""
+    """At 1 ms a busy thread's ring wraps within a second at this depth, so every page of it
+    is resident: 512 KiB per thread before (about 550 KiB of RSS each), 64 KiB now."""
     code = textwrap.dedent("""
         import os, threading, time
         import spprof
@@ -420,17 +420,20 @@ def test_busy_threads_rings_stay_small():
             while not stop.is_set():
                 for i in range(2000):
                     x += i
-        ts = [threading.Thread(target=spin) for _ in range(32)]
+        def deep(n):  # 50 frames a sample: 51 cells, so the rings wrap within the run
+            return spin() if n == 0 else deep(n - 1)
+        ts = [threading.Thread(target=deep, args=(50,)) for _ in range(16)]
         for t in ts: t.start()
         time.sleep(0.5)
         base = rss()
         spprof.start(interval_ms=1)
         time.sleep(3)
         grown = rss() - base
-        spprof.stop()
+        st = spprof.stop().stats
         stop.set()
         for t in ts: t.join()
-        print(grown // 32)
+        assert st["samples_captured"] > 2000, st
+        print(grown // 16)
     """)
     r = run_child(code, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
