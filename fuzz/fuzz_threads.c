@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "checked_reader.h"
+#include "image_place.h"
 #include "provider.h"
 #include "synth.h"
 #include "threads.h"
@@ -61,13 +62,6 @@ typedef struct gen {
 
 /* ---- generation ---------------------------------------------------------------------- */
 
-static const struct { spw_arch arch; uint64_t base; } PLACES[] = {
-    { SPW_ARCH_X86_64, 0x7f1200000000ull },                /* an ordinary heap */
-    { SPW_ARCH_AARCH64, 0x7f1200000000ull },
-    { SPW_ARCH_AARCH64, ((uint64_t)1 << 48) - ARENA_CAP }, /* above 2^47: arm64 only */
-    { SPW_ARCH_X86_64, ((uint64_t)1 << 47) - ARENA_CAP },  /* ends at the user limit */
-    { SPW_ARCH_X86_64, 0x40000ull },                       /* just above the null page */
-};
 
 static uint64_t some_ts(const gen *g, uint32_t i) { return g->n_ts ? tstates[i % g->n_ts] : 0; }
 static uint64_t some_interp(const gen *g, uint32_t i)
@@ -81,25 +75,12 @@ static uint64_t bad_ptr(gen *g, uint64_t near)
 {
     fz_provider *fp = &g->fp;
     const spw_synth *s = &g->s;
-    switch (fz_pick(fp, 13)) {
-    case 0: return 0;
-    case 1: return fz_range(fp, 1, 0xfff);                                /* null page */
-    case 2: return near + fz_range(fp, 1, 7);                             /* misaligned */
-    case 3: return ((uint64_t)1 << 47) + 8 * (uint64_t)fz_u16(fp);        /* non-canonical x86 */
-    case 4: return ((uint64_t)1 << 48) - 8 * fz_range(fp, 0, 64);         /* arm64 top */
-    case 5: return 0xffff800000000000ull | (uint64_t)fz_u16(fp) << 3;     /* kernel */
-    case 6: return s->base - 8 * (1 + (uint64_t)fz_u16(fp));              /* below the image */
-    case 7: return s->base + ((s->used + 7) & ~(size_t)7) + 8 * (uint64_t)fz_u16(fp); /* past */
-    case 8: return ((uint64_t)1 << 47) - 8 * fz_range(fp, 1, 128);        /* straddles x86 top */
-    case 9: return fz_u64(fp);                                            /* anything */
-    case 10: return near + 8 * fz_range(fp, 1, 64);                       /* inside an object */
-    case 11: return near - 8 * fz_range(fp, 1, 64);
-    default: {                                                            /* the wrong object */
-        const uint64_t objs[] = { g->runtime, some_interp(g, fz_u8(fp)), some_ts(g, fz_u16(fp)),
-                                  s->none, s->code_type };
-        return objs[fz_pick(fp, sizeof objs / sizeof objs[0])];
-    }
-    }
+    static const fz_reach reach = { 64, 128, 64 };
+    uint64_t a;
+    if (fz_bad_address(fp, s, near, &reach, &a)) return a;
+    const uint64_t objs[] = { g->runtime, some_interp(g, fz_u8(fp)), some_ts(g, fz_u16(fp)),
+                              s->none, s->code_type }; /* wrong objects */
+    return objs[fz_pick(fp, sizeof objs / sizeof objs[0])];
 }
 
 static int generate(gen *g, const uint8_t *data, size_t size)
@@ -108,11 +89,9 @@ static int generate(gen *g, const uint8_t *data, size_t size)
     memset(g, 0, sizeof *g);
     fz_init(fp, data, size);
 
-    spw_flavor flavor = (spw_flavor)fz_pick(fp, SPW_FLAVOR_COUNT_);
-    unsigned place = fz_pick(fp, sizeof PLACES / sizeof PLACES[0]);
-    if (spw_synth_init(&g->s, flavor, PLACES[place].arch, PLACES[place].base, arena,
-                       ARENA_CAP) != 0)
-        return -1;
+    spw_flavor flavor;
+    spw_arch arch;
+    if (fz_image_start(fp, &g->s, arena, ARENA_CAP, &flavor, &arch) != 0) return -1;
     spw_synth *s = &g->s;
     const spw_layout *L = &s->layout;
 
@@ -156,7 +135,7 @@ static int generate(gen *g, const uint8_t *data, size_t size)
     g->verbose = fz_verbose();
     if (g->verbose) {
         fz_log("image: %s on %s at 0x%llx, limits %u interpreters %u threads, runtime 0x%llx\n",
-               spw_flavor_name(flavor), spw_arch_name(PLACES[place].arch),
+               spw_flavor_name(flavor), spw_arch_name(arch),
                (unsigned long long)s->base, g->max_i, g->max_t, (unsigned long long)g->runtime);
         for (uint32_t k = 0; k < g->n_interp; k++)
             fz_log("  interp %u at 0x%llx: states %u..%u\n", k, (unsigned long long)interps[k],

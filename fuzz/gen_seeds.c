@@ -96,7 +96,7 @@ static void r_range(recipe *r, uint64_t v, uint64_t lo, uint64_t hi)
     for (unsigned i = 0; i < width; i++) r_u8(r, (uint8_t)((v - lo) >> (8 * i)));
 }
 
-/* Head of a recipe: flavour, place (fuzz_threads.c PLACES), limits (0 = the defaults),
+/* Head of a recipe: flavour, place (fuzz/image_place.h), limits (0 = the defaults),
  * then the interpreters' thread counts (counts above 8 must be the first interpreter's,
  * up to 6000) and unborn patterns. */
 static void r_head(recipe *r, unsigned flavor, unsigned place, int small_limits, unsigned max_i,
