@@ -8,10 +8,13 @@ every fault caught) and a background thread symbolizes and aggregates the sample
     spprof.start(interval_ms=10)
     ...                                  # your code, any number of threads
     profile = spprof.stop()
-    profile.save("out.json")             # speedscope; .txt / .collapsed for flame graphs
+    profile.save("out.html")             # flame graph; .pb.gz pprof, .json speedscope, ...
+
+or, without editing the program: ``spprof run -o out.html script.py`` (docs/cli.md).
 
 See docs/python-api.md for every function and docs/live-shim.md for how sampling works.
 """
+from ._model import Function, FunctionSamples
 from ._api import (
     DEFAULT_MAX_DEPTH,
     INTERVAL_MAX_MS,
@@ -36,6 +39,8 @@ __all__ = [
     "INTERVAL_MIN_MS",
     "MAX_DEPTH",
     "Frame",
+    "Function",
+    "FunctionSamples",
     "Profile",
     "Profiler",
     "StackRecord",
