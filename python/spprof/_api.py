@@ -142,6 +142,18 @@ def stop() -> "Profile":
         return _stop_locked(stacklevel=2)
 
 
+def snapshot() -> "Profile":
+    """The running session's profile so far, without stopping it (for a live view such
+    as ``spprof top``; samples reach it within about 20 ms). RuntimeError if not running."""
+    with _lock:
+        session = _session
+        raw = _native._snapshot()
+        st = _native.stats()
+    if session is not None:
+        return Profile._from_native(raw, st, session.interval_ms, session.names.resolver())
+    return Profile._from_native(raw, st, st.get("interval_ns", 10_000_000) / 1e6)
+
+
 def is_active() -> bool:
     """True between start() and stop()."""
     return _native.is_active()

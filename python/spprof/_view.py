@@ -104,7 +104,7 @@ def make_view(profile, threads: bool = False, lineno: bool = True,
     frame_ix: Dict[Frame, int] = {}
     frames: List[Frame] = []
     full: List[str] = []
-    busy: Dict[ThreadInfo, int] = {t: 0 for t in profile.threads}
+    busy: Dict[ThreadInfo, int] = {}  # the threads with samples
     agg: Dict[Tuple[ThreadInfo, Tuple[int, ...]], int] = {}
     for r in profile.stacks:
         th = profile._thread_of(r)

@@ -388,6 +388,7 @@ void *spp_consumer_main(void *arg)
         }
         pthread_mutex_unlock(&spp_g.mu);
         if (stop) break;
+        pthread_mutex_lock(&spp_g.agg_mu); /* the round changes agg: not under a snapshot */
         uint64_t now = spp_now_ns();
         if (rapid || now - scanned >= scan_period) {
             const uint64_t armed = spp_g.threads_armed;
@@ -416,8 +417,9 @@ void *spp_consumer_main(void *arg)
             posix_timers_watch();
             period = spp_drain_all() ? spp_g.cfg.scan_ns / 4 : spp_g.cfg.scan_ns;
         }
+        pthread_mutex_unlock(&spp_g.agg_mu);
     }
-    spp_drain_all();
+    spp_drain_all(); /* stop() holds the API lock: no snapshot can start now */
     while (spp_slots_n_active()) spp_slot_disarm(spp_slots_n_active() - 1);
     pthread_mutex_lock(&spp_g.mu);
     pthread_cond_broadcast(&spp_g.scanned); /* nobody waits for a scan that will not come */

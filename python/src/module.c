@@ -254,6 +254,28 @@ static PyObject *py_stop(PyObject *self, PyObject *unused)
     return r;
 }
 
+/* The same tuple as _stop(), of the samples aggregated so far, without stopping: for a
+ * live view (spprof top). The consumer pauses while the tuple is built. */
+static PyObject *py_snapshot(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    Py_BEGIN_ALLOW_THREADS
+    spp_api_lock();
+    Py_END_ALLOW_THREADS
+    uint64_t t0, t1;
+    const spp_agg *a = spp_snapshot_begin(&t0, &t1);
+    if (!a) {
+        spp_api_unlock();
+        PyErr_SetString(PyExc_RuntimeError, "spprof: the profiler is not running");
+        return NULL;
+    }
+    PyObject *r = results_tuple(a, t0, t1);
+    spp_snapshot_end();
+    spp_api_unlock();
+    return r;
+}
+
 static PyObject *py_is_active(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -385,6 +407,7 @@ static PyMethodDef methods[] = {
     { "_start", py_start, METH_VARARGS,
       "_start(interval_ns, timer='auto', scan_ns=0, max_depth=0): begin sampling." },
     { "_stop", py_stop, METH_NOARGS, "_stop() -> (start_ns, stop_ns, symbols, threads, stacks)." },
+    { "_snapshot", py_snapshot, METH_NOARGS, "_snapshot() -> the same tuple as _stop(), so far, still running." },
     { "is_active", py_is_active, METH_NOARGS, "True while profiling." },
     { "stats", py_stats, METH_NOARGS, "Counters of the current or last session." },
     { "layout_info", py_layout_info, METH_NOARGS, "This interpreter's layout, from _Py_DebugOffsets." },

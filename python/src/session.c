@@ -17,7 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-spp_session spp_g = { .mu = PTHREAD_MUTEX_INITIALIZER };
+spp_session spp_g = { .mu = PTHREAD_MUTEX_INITIALIZER, .agg_mu = PTHREAD_MUTEX_INITIALIZER };
 
 const char *const spp_drop_names[SPP_DROP_COUNT_] = { "cycle", "invalid_frame", "invalid_code",
                                                      "unreadable", "overflow" };
@@ -268,6 +268,20 @@ const struct spp_agg *spp_results(uint64_t *start_ns, uint64_t *stop_ns)
     *stop_ns = spp_g.stop_ns;
     return spp_g.running ? NULL : spp_g.agg;
 }
+
+/* The running session's aggregate, held still until spp_snapshot_end(): the consumer
+ * waits (its rings keep filling) while the caller copies it out. NULL when not running;
+ * the caller holds spp_api_lock, so the session cannot stop meanwhile. */
+const struct spp_agg *spp_snapshot_begin(uint64_t *start_ns, uint64_t *now_ns)
+{
+    if (!spp_g.running) return NULL;
+    pthread_mutex_lock(&spp_g.agg_mu);
+    *start_ns = spp_g.start_ns;
+    *now_ns = spp_now_ns();
+    return spp_g.agg;
+}
+
+void spp_snapshot_end(void) { pthread_mutex_unlock(&spp_g.agg_mu); }
 
 void spp_results_free(void)
 {

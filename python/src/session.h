@@ -28,6 +28,7 @@ typedef struct spp_session {
     uint64_t scans;         /* scans completed (under mu) */
     struct sigaction prof_prev;
     struct spp_agg *agg;
+    pthread_mutex_t agg_mu; /* the consumer's rounds vs a snapshot of agg (spp_snapshot_begin) */
     uint32_t gen; /* scan generation: a slot not seen by the latest full scan is gone */
     spp_counts folded;
     uint64_t threads_armed, arm_failures, threads_unsampled, posix_fallbacks, timer_rearms,

@@ -122,6 +122,10 @@ void spp_get_stats(spp_stats *out);
 struct spp_agg;
 const struct spp_agg *spp_results(uint64_t *start_ns, uint64_t *stop_ns);
 void spp_results_free(void);
+/* The running session's aggregate so far, unchanged until spp_snapshot_end() (the
+ * consumer waits); NULL when not running. Call under spp_api_lock(). */
+const struct spp_agg *spp_snapshot_begin(uint64_t *start_ns, uint64_t *now_ns);
+void spp_snapshot_end(void);
 
 /* Serialises start/stop/stats/results between Python threads (re-initialised in a forked
  * child). */

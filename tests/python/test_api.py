@@ -66,6 +66,10 @@ def test_save_speedscope_and_collapsed(tmp_path):
         lines = path.read_text().splitlines()
         assert lines and sum(int(l.rsplit(" ", 1)[1]) for l in lines) == p.total_samples
         assert any("busy_function" in l for l in lines)
+        # merged threads by default: the root is a frame, not a thread
+        assert not any(" (tid " in l.split(";", 1)[0] for l in lines), lines[:3]
+        p.save(path, threads=True)
+        lines = path.read_text().splitlines()
         assert all(l.split(";", 1)[0].endswith(")") and " (tid " in l.split(";", 1)[0]
                    for l in lines), lines[:3]
     assert hottest.count > 0 and first["samples"]
@@ -291,7 +295,7 @@ def test_save_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match=r"'\.bin'.*\.json \(speedscope\), \.txt \(collapsed\), "
                                          r"\.collapsed \(collapsed\)"):
         p.save(tmp_path / "p.bin")
-    with pytest.raises(ValueError, match="no extension.*known formats"):
+    with pytest.raises(ValueError, match="no extension.*known extensions"):
         p.save(tmp_path / "profile")
     with pytest.raises(TypeError):
         p.save(None)
@@ -372,7 +376,7 @@ def test_thread_names_in_stacks_and_outputs(tmp_path):
     assert _name_of(p, nids["renamed"]) == "after"
     assert _name_of(p, nids["running"]) == "new name"
     for r in p.stacks:
-        assert r.thread == ThreadInfo(r.thread_id, r.native_thread_id, r.thread_name)
+        assert r.thread == ThreadInfo(r.thread_id, r.native_thread_id, r.thread_name, os.getpid())
     assert {t.name for t in p.threads} >= {"MainThread", "early bird", "ended;early", "after",
                                            "new name"}
     names = {prof["name"] for prof in p.to_speedscope()["profiles"]}
@@ -530,7 +534,7 @@ def test_max_depth_truncates_and_outputs_show_it(tmp_path):
     trunc = names.index("<truncated>")
     assert "file" not in doc["shared"]["frames"][trunc]
     assert any(s and s[0] == trunc for prof_ in doc["profiles"] for s in prof_["samples"])
-    lines = p.to_collapsed().splitlines()
+    lines = p.to_collapsed(threads=True).splitlines()
     assert any(l.split(";")[1] == "<truncated>" and "spin (" in l for l in lines), lines[:3]
 
     @spprof.profile(interval_ms=1, max_depth=20)
@@ -547,7 +551,7 @@ def test_public_names():
     assert set(spprof.__all__) == {
         "DEFAULT_MAX_DEPTH", "INTERVAL_MAX_MS", "INTERVAL_MIN_MS", "MAX_DEPTH", "Frame",
         "Profile", "Profiler", "StackRecord", "ThreadInfo", "ThreadSamples", "is_active",
-        "profile", "start", "stats", "stop"}
+        "profile", "snapshot", "start", "stats", "stop"}
     for name in spprof.__all__:
         assert hasattr(spprof, name), name
     assert spprof.MAX_DEPTH == _native.MAX_DEPTH and spprof.INTERVAL_MAX_MS == 1000

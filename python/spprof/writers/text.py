@@ -20,7 +20,7 @@ def render(view, limit: int = 15, lines_of: int = 5, lines_per: int = 5) -> byte
     total = view.total
     secs = view.weight_ns(total) / 1e9
     what = "CPU" if view.mode == "cpu" else "wall-clock time"
-    out = [f"spprof {view.mode} profile: {total:,} samples at {view.interval_ms:g} ms "
+    out = [f"spprof {view.mode} profile: {total:,} sample{'' if total == 1 else 's'} at {view.interval_ms:g} ms "
            f"({secs:.2f} s of {what}) from {len(view.threads)} thread"
            f"{'' if len(view.threads) == 1 else 's'}"]
     if not total:

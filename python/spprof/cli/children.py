@@ -1,0 +1,100 @@
+"""``--subprocesses``: every Python process the program starts is profiled too, and its
+profile merged into the program's.
+
+- A child that is a new interpreter (``subprocess``, ``multiprocessing``'s spawn and
+  forkserver) inherits two environment variables and a ``PYTHONPATH`` entry whose
+  ``sitecustomize`` (spprof/_boot) starts a child session before the child's own code
+  runs, then hands over to any other ``sitecustomize`` on the path. An interpreter that
+  cannot load spprof (another version) just runs unprofiled.
+- A forked child (``os.fork``, multiprocessing's fork, the forkserver's workers) starts a
+  child session from an at-fork hook.
+- Each child writes ``<pid>.spprof`` into the run's folder when it ends (exit, ``os._exit``,
+  SIGTERM — which is how ``multiprocessing.Pool`` ends its workers); it marks its start
+  with ``<pid>.started`` so the parent can tell how many were still running when it
+  finished (they are left out, and the summary says so).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from typing import List, Optional, Tuple
+
+from .. import _api
+from .._profile import Profile
+from .session import Session
+
+ENV_DIR = "SPPROF_CHILDREN_DIR"
+ENV_OPTS = "SPPROF_CHILDREN_OPTS"
+BOOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_boot")
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(BOOT))
+
+_options: Optional[dict] = None  # set in a process whose children are profiled
+
+
+def enable(interval_ms: float, max_depth: Optional[int]) -> str:
+    """Make this process's future children profiled; returns the children folder."""
+    global _options
+    folder = tempfile.mkdtemp(prefix="spprof-children-")
+    _options = {"interval_ms": interval_ms, "max_depth": max_depth, "dir": folder,
+                "path": PACKAGE_PARENT}
+    os.environ[ENV_DIR] = folder
+    os.environ[ENV_OPTS] = json.dumps(_options)
+    pp = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = BOOT + (os.pathsep + pp if pp else "")
+    os.register_at_fork(after_in_child=_forked)
+    return folder
+
+
+def _child_session(opts: dict) -> Optional[Session]:
+    folder = opts["dir"]
+    pid = os.getpid()
+
+    def write(profile: Profile) -> None:
+        profile.save(os.path.join(folder, f"{pid}.spprof"))
+
+    try:
+        open(os.path.join(folder, f"{pid}.started"), "w").close()
+        return Session(opts["interval_ms"], opts["max_depth"], write).start()
+    except Exception as e:  # never break the child over its profile
+        print(f"spprof: process {pid} is not profiled: {e}", file=sys.stderr)
+        return None
+
+
+def _forked() -> None:
+    if _options is not None and not _api.is_active():
+        _child_session(_options)
+
+
+def boot() -> None:
+    """Called by spprof/_boot/sitecustomize.py in a new interpreter."""
+    global _options
+    raw = os.environ.get(ENV_OPTS)
+    if not raw:
+        return
+    opts = json.loads(raw)
+    _options = opts
+    os.register_at_fork(after_in_child=_forked)
+    _child_session(opts)
+
+
+def collect(folder: str) -> Tuple[List[Profile], int, List[str]]:
+    """The children's profiles, how many children were still running, and problems."""
+    profiles, problems, started, done = [], [], set(), set()
+    for name in sorted(os.listdir(folder)):
+        pid, _, ext = name.partition(".")
+        if ext == "started":
+            started.add(pid)
+        elif ext == "spprof":
+            done.add(pid)
+            try:
+                profiles.append(Profile.load(os.path.join(folder, name)))
+            except (OSError, ValueError) as e:
+                problems.append(f"process {pid}: {e}")
+    return profiles, len(started - done), problems
+
+
+def cleanup(folder: str) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
