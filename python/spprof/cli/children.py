@@ -8,6 +8,8 @@ profile merged into the program's.
   cannot load spprof (another version) just runs unprofiled.
 - A forked child (``os.fork``, multiprocessing's fork, the forkserver's workers) starts a
   child session from an at-fork hook.
+- multiprocessing's resource tracker and forkserver processes are not profiled (they
+  serve the program for its whole life and do none of its work).
 - Each child writes ``<pid>.spprof`` into the run's folder when it ends (exit, ``os._exit``,
   SIGTERM — which is how ``multiprocessing.Pool`` ends its workers); it marks its start
   with ``<pid>.started`` so the parent can tell how many were still running when it
@@ -53,7 +55,8 @@ def _child_session(opts: dict) -> Optional[Session]:
     pid = os.getpid()
 
     def write(profile: Profile) -> None:
-        profile.save(os.path.join(folder, f"{pid}.spprof"))
+        if os.path.isdir(folder):  # else the program has ended and merged without us
+            profile.save(os.path.join(folder, f"{pid}.spprof"))
 
     try:
         open(os.path.join(folder, f"{pid}.started"), "w").close()
@@ -77,7 +80,18 @@ def boot() -> None:
     opts = json.loads(raw)
     _options = opts
     os.register_at_fork(after_in_child=_forked)
-    _child_session(opts)
+    if not _is_helper():
+        _child_session(opts)
+
+
+#: multiprocessing's own servers: they live as long as the program and do none of its work
+#: (the forkserver's forked workers are profiled, from the at-fork hook).
+HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
+def _is_helper() -> bool:
+    argv = " ".join(getattr(sys, "orig_argv", []))
+    return any(f"from {h} import main" in argv for h in HELPERS)
 
 
 def collect(folder: str) -> Tuple[List[Profile], int, List[str]]:

@@ -96,7 +96,7 @@ def summary(profile, path: Optional[str], fmt: Optional[str], children: int = 0)
     text = (f"spprof: {_n(profile.total_samples, 'sample')} ({secs:,.2f} s of {what} at "
             f"{profile.interval_ms:g} ms) from {_n(nthreads, 'thread')}")
     if children:
-        text += f" in {_n(children + 1, 'process')}"
+        text += f" in {children + 1:,} processes"
     text += f" over {profile.duration_s:,.1f} s; {drops_text(st)}."
     lost = int(st.get("samples_lost", 0) or 0)
     if lost:

@@ -41,7 +41,15 @@ def _on_sigterm(signum, frame):
     # child inherits this handler, so it finishes whichever session this process has
     s = _current
     if s is not None and s.pid == os.getpid():
+        if s.finished and not s.done:
+            # it arrived while this thread was finishing (atexit): die once that is done
+            s.sigterm_pending = True
+            return
         s.finish("SIGTERM")
+    _die_of_sigterm()
+
+
+def _die_of_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _flush()
     os.kill(os.getpid(), signal.SIGTERM)
@@ -90,7 +98,9 @@ class Session:
         self.pid = os.getpid()
         self.own_threads = set()
         self.progress: Optional[Progress] = None
-        self.finished = False
+        self.finished = False  # finish() has begun
+        self.done = False      # ... and ended
+        self.sigterm_pending = False
         self.profile: Optional[Profile] = None
         self._lock = threading.Lock()
 
@@ -136,12 +146,18 @@ class Session:
         if self.progress is not None:
             self.progress.stop()
         if not _api.is_active():
+            self.done = True
             print("spprof: profiling was stopped by the program itself (spprof.stop()); "
                   "no profile written", file=sys.stderr)
             return None
-        self.profile = trim(_api.stop(), self.own_threads)
-        self.profile.stats["ended_by"] = why
-        self.write(self.profile)
+        try:
+            self.profile = trim(_api.stop(), self.own_threads)
+            self.profile.stats["ended_by"] = why
+            self.write(self.profile)
+        finally:
+            self.done = True
+            if self.sigterm_pending:
+                _die_of_sigterm()
         return self.profile
 
 

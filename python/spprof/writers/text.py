@@ -20,8 +20,8 @@ def render(view, limit: int = 15, lines_of: int = 5, lines_per: int = 5) -> byte
     total = view.total
     secs = view.weight_ns(total) / 1e9
     what = "CPU" if view.mode == "cpu" else "wall-clock time"
-    out = [f"spprof {view.mode} profile: {total:,} sample{'' if total == 1 else 's'} at {view.interval_ms:g} ms "
-           f"({secs:.2f} s of {what}) from {len(view.threads)} thread"
+    out = [f"spprof {view.mode} profile: {total:,} sample{'' if total == 1 else 's'} at "
+           f"{view.interval_ms:g} ms ({secs:.2f} s of {what}) from {len(view.threads)} thread"
            f"{'' if len(view.threads) == 1 else 's'}"]
     if not total:
         out.append("no samples (the program used less CPU than one interval)")
