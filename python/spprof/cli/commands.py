@@ -84,9 +84,10 @@ def run(args, top_view=None) -> int:
     folder = None
 
     def deliver(profile: Profile) -> None:
+        merged, n = _merge_children(profile, folder)
         if top_view is not None:
             top_view.stop()
-        merged, n = _merge_children(profile, folder)
+            top_view.draw(merged)  # the last table: the whole run
         write_outputs(merged, out, args.quiet, n)
         runner.kill_if_interrupted()
 

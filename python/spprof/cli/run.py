@@ -98,7 +98,8 @@ def execute(session: Session, script: Optional[str], module: Optional[str]) -> i
     except SystemExit as e:
         return _exit_code(e)
     except BaseException as e:
-        sys.excepthook(type(e), e, _program_tb(e.__traceback__))
+        tb = e.__traceback__ = _program_tb(e.__traceback__)  # the hook prints its own
+        sys.excepthook(type(e), e, tb)
         if isinstance(e, KeyboardInterrupt):
             _interrupted = True
             return 130

@@ -1,0 +1,303 @@
+"""The spprof command (docs/cli.md), run as users run it: `python -m spprof ...` in a child
+process, on real programs (tests/python/cli_programs/), its outputs read back."""
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import spprof
+from conftest import PYDIR
+
+PROGRAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cli_programs")
+THREADS = os.path.join(PROGRAMS, "threads.py")
+FOREVER = os.path.join(PROGRAMS, "forever.py")
+CHILDREN = os.path.join(PROGRAMS, "children.py")
+
+
+def env():
+    e = dict(os.environ)
+    e["PYTHONPATH"] = PYDIR
+    e.pop("SPPROF_CHILDREN_OPTS", None)
+    return e
+
+
+def spprof_cmd(*args, cwd=None, timeout=120, input=None):
+    return subprocess.run([sys.executable, "-m", "spprof", *args], cwd=cwd, env=env(),
+                          capture_output=True, text=True, timeout=timeout, input=input)
+
+
+def self_of(p, name):
+    """Samples with ``name`` anywhere on the stack."""
+    return p.functions(inclusive=True).get(name, 0)
+
+
+def test_help_documents_every_command():
+    r = spprof_cmd("--help")
+    assert r.returncode == 0
+    for c in ("run", "top", "record", "dump", "diff"):
+        assert f"  {c} " in r.stdout
+    for c in ("run", "top", "record", "dump", "diff"):
+        h = spprof_cmd(c, "--help")
+        assert h.returncode == 0 and "usage: spprof " + c in h.stdout, h.stdout
+    run_help = spprof_cmd("run", "--help").stdout
+    for opt in ("-o", "--format", "--rate", "--interval", "--mode", "--duration", "--threads",
+                "--nolineno", "--full-filenames", "--subprocesses", "--max-depth", "-m",
+                "--quiet"):
+        assert opt in run_help, opt
+    assert spprof_cmd().returncode == 2
+
+
+def test_run_script_like_python(tmp_path):
+    """argv, __main__, sys.path[0], exit status, and the profile of three threads."""
+    out = tmp_path / "p.spprof"
+    r = spprof_cmd("run", "-o", str(out), THREADS, "3", "--not-ours", cwd=tmp_path)
+    assert r.returncode == 3, r.stderr
+    assert f"argv={[THREADS, '3', '--not-ours']!r}" in r.stdout
+    assert "name=__main__" in r.stdout and f"path0={PROGRAMS}" in r.stdout
+    p = spprof.Profile.load(out)
+    by = {name: self_of(p, name) for name in ("hot_main", "hot_worker_a", "hot_worker_b")}
+    # 0.3 / 0.3 / 0.15 s of CPU at 10 ms: 30 / 30 / 15 samples
+    assert 20 <= by["hot_main"] <= 40 and 20 <= by["hot_worker_a"] <= 40, by
+    assert 8 <= by["hot_worker_b"] <= 22, by
+    names = {t.name for t in p.threads}
+    assert {"MainThread", "worker-a", "worker-b"} <= names, names
+    assert not any(n.startswith("spprof-") for n in names), names
+    # spprof's own frames are cut: the main thread's stacks start at the script
+    for rec in p.stacks:
+        assert not any("spprof/cli" in f.file or "runpy" in f.file for f in rec.frames), rec
+        if rec.thread_name == "MainThread" and rec.frames:
+            assert rec.frames[-1].function == "<module>" and rec.frames[-1].file == THREADS
+    # the report and the summary, on stderr
+    assert "Top functions by self samples" in r.stderr and "hot_main (threads.py)" in r.stderr
+    assert "Hot lines of the top functions" in r.stderr
+    assert f"Wrote an spprof profile to {out}" in r.stderr and "none dropped" in r.stderr
+
+
+def test_run_module_like_python_dash_m(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "tool.py").write_text(
+        "import sys\nprint('argv', sys.argv, __name__, sys.path[0])\n"
+        "x = 0\nfor i in range(3_000_000):\n    x += i\nsys.exit(5)\n")
+    out = tmp_path / "m.spprof"
+    r = spprof_cmd("run", "-o", str(out), "-m", "pkg.tool", "a", "-b", cwd=tmp_path)
+    assert r.returncode == 5, r.stderr
+    assert f"argv {[str(tmp_path / 'pkg' / 'tool.py'), 'a', '-b']!r} __main__ {tmp_path}" \
+        in r.stdout
+    p = spprof.Profile.load(out)
+    roots = [rec.frames[-1] for rec in p.stacks if rec.frames]
+    # outermost: the module (or importlib while `-m` looks for it), never spprof or runpy
+    assert any(f.function == "<module>" and f.file.endswith("tool.py") for f in roots)
+    assert not any("spprof" in f.file or "runpy" in f.file for f in roots), roots
+
+
+def test_exception_is_reported_as_python_does_and_the_profile_written(tmp_path):
+    out = tmp_path / "e.spprof"
+    r = spprof_cmd("run", "-o", str(out), THREADS, "raise")
+    plain = subprocess.run([sys.executable, THREADS, "raise"], capture_output=True,
+                           text=True, timeout=60)
+    assert r.returncode == plain.returncode == 1
+    tb = r.stderr[:r.stderr.index("ValueError: boom")]
+    assert "Traceback (most recent call last):" in tb and THREADS in tb
+    assert "spprof" not in tb and "runpy" not in tb, tb  # the program's frames only
+    assert tb.count('File "') == plain.stderr.count('File "')
+    assert spprof.Profile.load(out).total_samples > 0
+
+
+@pytest.mark.parametrize("action,status", [("0", 0), ("message", 1), ("os_exit", 7)])
+def test_exit_paths_write_the_profile(tmp_path, action, status):
+    out = tmp_path / "x.spprof"
+    r = spprof_cmd("run", "-o", str(out), THREADS, action)
+    assert r.returncode == status, r.stderr
+    if action == "message":
+        assert "a message to stderr" in r.stderr
+    p = spprof.Profile.load(out)
+    assert self_of(p, "hot_main") > 0 and p.stats["ended_by"] == \
+        ("os._exit" if action == "os_exit" else "exit")
+
+
+def _start_forever(tmp_path, *extra):
+    out = tmp_path / "f.spprof"
+    proc = subprocess.Popen([sys.executable, "-m", "spprof", "run", "-o", str(out), *extra,
+                             FOREVER], env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    return proc, out
+
+
+def test_ctrl_c_writes_the_profile_then_dies_of_sigint(tmp_path):
+    proc, out = _start_forever(tmp_path)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGINT, err  # as an interrupted python does
+    assert "KeyboardInterrupt" in err and "hot_loop" in err
+    p = spprof.Profile.load(out)
+    assert self_of(p, "hot_loop") >= 20, p.functions()
+
+
+def test_sigterm_writes_the_profile_then_dies_of_sigterm(tmp_path):
+    proc, out = _start_forever(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM
+    p = spprof.Profile.load(out)
+    assert self_of(p, "hot_loop") >= 20 and p.stats["ended_by"] == "SIGTERM"
+
+
+def test_duration_stops_sampling_and_the_program_goes_on(tmp_path):
+    out = tmp_path / "d.spprof"
+    proc = subprocess.Popen([sys.executable, "-m", "spprof", "run", "-d", "0.5", "-o",
+                             str(out), FOREVER], env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    deadline = time.monotonic() + 30
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert proc.poll() is None  # still running after its profile was written
+    proc.kill()
+    proc.communicate(timeout=30)
+    p = spprof.Profile.load(out)
+    assert 25 <= self_of(p, "hot_loop") <= 75 and p.stats["ended_by"] == "duration"
+
+
+def test_bad_input_is_a_usage_error_before_the_program_runs(tmp_path):
+    marker = tmp_path / "ran"
+    prog = tmp_path / "prog.py"
+    prog.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    cases = [
+        (["-o", str(tmp_path / "p.bmp")], "unknown extension '.bmp'"),
+        (["-f", "gif", "-o", str(tmp_path / "p.html")], "invalid choice: 'gif'"),
+        (["-o", str(tmp_path / "missing" / "p.html")], "does not exist"),
+        (["-o", str(tmp_path)], "names a directory"),
+        (["-r", "5000"], "within 1..1000 Hz"),
+        (["-i", "0.1"], "-i/--interval must be within"),
+        (["-r", "10", "-i", "10"], "not both"),
+        (["-d", "0"], "positive number"),
+        (["--max-depth", "0"], "--max-depth"),
+        (["--mode", "wall"], "--mode wall needs"),
+    ]
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o500)
+    if os.geteuid() != 0:  # root writes anywhere
+        cases.append((["-o", str(ro / "p.html")], "not writable"))
+    for opts, message in cases:
+        r = spprof_cmd("run", *opts, str(prog))
+        assert r.returncode == 2, (opts, r.stderr)
+        assert message in r.stderr, (opts, r.stderr)
+        assert not marker.exists(), opts
+    r = spprof_cmd("run", str(tmp_path / "nope.py"))
+    assert r.returncode == 2 and "can't open file" in r.stderr
+    r = spprof_cmd("run")
+    assert r.returncode == 2 and "name the program" in r.stderr
+
+
+def test_format_option_and_default_name(tmp_path):
+    r = spprof_cmd("run", "-q", "-f", "collapsed", THREADS, cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    (name,) = os.listdir(tmp_path)
+    assert name.startswith("spprof-threads-") and name.endswith(".txt"), name
+    text = (tmp_path / name).read_text()
+    assert "hot_worker_a (threads.py:" in text
+    # -f wins over the extension
+    r = spprof_cmd("run", "-q", "-f", "speedscope", "-o", str(tmp_path / "s.txt"), THREADS)
+    assert r.returncode == 0 and (tmp_path / "s.txt").read_text().startswith("{")
+
+
+def test_view_options_reach_the_file(tmp_path):
+    base = ["run", "-q", "-r", "200", "-o"]
+    r = spprof_cmd(*base, str(tmp_path / "merged.txt"), THREADS)
+    assert r.returncode == 0, r.stderr
+    merged = (tmp_path / "merged.txt").read_text().splitlines()
+    assert merged and not any(" (tid " in line for line in merged)
+    assert any(line.startswith("Thread._bootstrap (threading.py:") for line in merged)
+    r = spprof_cmd(*base, str(tmp_path / "threads.txt"), "--threads", "--nolineno",
+                   "--full-filenames", THREADS)
+    assert r.returncode == 0, r.stderr
+    lines = (tmp_path / "threads.txt").read_text().splitlines()
+    roots = {line.split(";", 1)[0].split(" (tid ")[0] for line in lines}
+    assert {"MainThread", "worker-a", "worker-b"} <= roots, roots
+    assert any(f"hot_worker_a ({THREADS}) " in line + " " or
+               f";hot_worker_a ({THREADS})" in line for line in lines), lines[:3]
+    assert not any(f"({THREADS}:" in line for line in lines)  # no line numbers
+
+
+def test_progress_line_on_a_terminal(tmp_path):
+    """On a terminal the progress line is rewritten in place (\\r), then erased."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(env())
+        os.execv(sys.executable, [sys.executable, "-m", "spprof", "run", "-o",
+                                  str(tmp_path / "t.spprof"), FOREVER])
+    buf = b""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and buf.count(b"\r\x1b[Kspprof: ") < 2:
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                buf += os.read(fd, 4096)
+            except OSError:
+                break
+    os.kill(pid, signal.SIGINT)
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        buf += chunk
+    _, status = os.waitpid(pid, 0)
+    text = buf.decode("utf-8", "replace")
+    assert text.count("\r\x1b[Kspprof: ") >= 2, text[-500:]
+    assert " samples, 0 dropped" in text and "Wrote an spprof profile" in text
+
+
+@pytest.mark.parametrize("method", ["os.fork", "subprocess", "fork", "spawn", "forkserver"])
+def test_subprocesses_are_profiled_and_merged(tmp_path, method):
+    out = tmp_path / "c.spprof"
+    r = spprof_cmd("run", "--subprocesses", "-o", str(out), CHILDREN, method, timeout=120)
+    assert r.returncode == 0, r.stderr
+    p = spprof.Profile.load(out)
+    parent = {t.pid for t in p.threads if t.name == "MainThread" and
+              any(rec.thread == t and any(f.function == "parent_work" for f in rec.frames)
+                  for rec in p.stacks)}
+    assert len(parent) == 1, p.threads
+    child = sum(rec.count for rec in p.stacks if rec.thread.pid not in parent and
+                any(f.function == "child_work" for f in rec.frames))
+    want = 25 if method in ("os.fork", "subprocess") else 50  # CPU seconds x 100 Hz
+    assert 0.6 * want <= child <= 1.5 * want, (child, want, r.stderr)
+    assert "processes" in r.stderr and "still running" not in r.stderr, r.stderr
+    # without the option the children are not profiled
+    r = spprof_cmd("run", "-o", str(out), CHILDREN, method, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert len({t.pid for t in spprof.Profile.load(out).threads}) == 1
+
+
+def test_top_shows_the_hot_functions(tmp_path):
+    r = spprof_cmd("top", "-o", str(tmp_path / "t.spprof"), "--", THREADS, "0")
+    assert r.returncode == 0, r.stderr
+    assert "spprof top: pid" in r.stderr and "%Own" in r.stderr
+    assert "hot_main (threads.py)" in r.stderr or "hot_worker_a (threads.py)" in r.stderr
+    assert spprof.Profile.load(tmp_path / "t.spprof").total_samples > 0
+
+
+def test_diff_writes_a_differential_flame_graph(tmp_path):
+    a, b = tmp_path / "a.spprof", tmp_path / "b.spprof"
+    assert spprof_cmd("run", "-q", "-o", str(a), THREADS).returncode == 0
+    assert spprof_cmd("run", "-q", "-o", str(b), THREADS).returncode == 0
+    r = spprof_cmd("diff", str(a), str(b), "-o", str(tmp_path / "d.html"))
+    assert r.returncode == 0, r.stderr
+    assert "Largest changes in self share" in r.stderr
+    assert (tmp_path / "d.html").read_text().lstrip().lower().startswith("<!doctype html")
+    r = spprof_cmd("diff", str(a), str(b), "-o", str(tmp_path / "d.json"))
+    assert r.returncode == 2 and "must end in .html" in r.stderr
+    r = spprof_cmd("diff", str(a), str(tmp_path / "missing.spprof"), "-o",
+                   str(tmp_path / "d.html"))
+    assert r.returncode == 1 and "No such file" in r.stderr
