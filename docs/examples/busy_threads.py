@@ -1,6 +1,7 @@
 """A small multi-threaded program to look at: three workers, each busy in its own function.
 
     python3.13t docs/examples/busy_threads.py      # prints its pid, runs until killed
+    python3.13t docs/examples/busy_threads.py 3    # ... or for 3 seconds
 """
 import os
 import sys
@@ -37,7 +38,7 @@ def main():
     for target in (compute, parse_forever, crunch):
         threading.Thread(target=target, name=target.__name__, daemon=True).start()
     print(os.getpid(), flush=True)
-    threading.Event().wait()
+    threading.Event().wait(float(sys.argv[1]) if len(sys.argv) > 1 else None)
 
 
 if __name__ == "__main__":

@@ -301,3 +301,19 @@ def test_diff_writes_a_differential_flame_graph(tmp_path):
     r = spprof_cmd("diff", str(a), str(tmp_path / "missing.spprof"), "-o",
                    str(tmp_path / "d.html"))
     assert r.returncode == 1 and "No such file" in r.stderr
+
+
+def test_every_example_in_docs_cli_runs(tmp_path):
+    """The `$ spprof ...` lines of docs/cli.md, run in order from a folder where docs/ is
+    the repository's (their outputs land in tmp_path)."""
+    from conftest import ROOT
+    doc = open(os.path.join(ROOT, "docs", "cli.md"), encoding="utf-8").read()
+    lines = [l[2:] for l in doc.splitlines() if l.startswith("$ spprof ")]
+    assert len(lines) >= 8, lines
+    os.symlink(os.path.join(ROOT, "docs"), tmp_path / "docs")
+    for line in lines:
+        r = spprof_cmd(*line.split()[1:], cwd=tmp_path, timeout=120)
+        assert r.returncode == 0, (line, r.stderr[-2000:])
+        for word in line.split():
+            if word.startswith(("profile.", "diff.", "before.", "after.")):
+                assert (tmp_path / word).stat().st_size > 0, (line, word)
