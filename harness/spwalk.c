@@ -1,5 +1,5 @@
 /*
- * spwalk.c — command line: capture, dump, replay, show, verify.
+ * spwalk.c — command line: capture, dump, record, replay, show, verify.
  *
  * Exit status: 0 success, 1 any failure (with one "spwalk: error: ..." line on stderr),
  * 2 usage error. docs/spwalk.md documents every command.
@@ -19,6 +19,8 @@
 static const char USAGE[] =
     "usage: spwalk capture --pid PID -o FILE|- [--nonblocking]\n"
     "       spwalk dump --pid PID [--json] [--nonblocking]\n"
+    "       spwalk record --pid PID [--duration S] [--rate HZ] [-o FILE|-] [--every S]\n"
+    "                     [--nonblocking]\n"
     "       spwalk replay FILE [--json]\n"
     "       spwalk show FILE [--regions]\n"
     "       spwalk verify FILE\n"
@@ -26,12 +28,15 @@ static const char USAGE[] =
     "  capture   stop a running CPython 3.13/3.14 (free-threaded or not), walk and\n"
     "            symbolize every thread, and save the memory read as a snapshot FILE\n"
     "  dump      capture into memory and print the stacks (no file)\n"
+    "  record    sample every thread HZ times a second (default 100) for S seconds (default:\n"
+    "            until the target exits or SIGINT/SIGTERM); write an spprof profile (JSON)\n"
     "  replay    walk and symbolize every thread of a snapshot; same output on every run\n"
     "  show      print a snapshot's header, threads, regions and sizes\n"
     "  verify    replay a snapshot and compare with the expected output stored in it\n"
     "\n"
     "  --json         print JSON (docs/stack-json.md) instead of text\n"
     "  --nonblocking  read the target while it runs instead of stopping it\n"
+    "  --every S      record: also write the profile so far every S seconds (one per line)\n"
     "exit status: 0 ok, 1 error, 2 usage\n";
 
 static int usage_error(const char *fmt, ...) SW_PRINTF(1, 2);
@@ -62,6 +67,7 @@ static int emit(const sw_buf *b)
 typedef struct options {
     const char *file;   /* positional FILE */
     const char *output; /* -o */
+    const char *duration, *rate, *every;
     pid_t pid;
     int have_pid, json, nonblocking, regions;
 } options;
@@ -96,7 +102,8 @@ static int parse(int argc, char **argv, const char *allowed, int want_file, opti
         memcpy(name, a, nlen);
         name[nlen] = '\0';
         int takes_value = !strcmp(name, "--pid") || !strcmp(name, "-o") ||
-                          !strcmp(name, "--output");
+                          !strcmp(name, "--output") || !strcmp(name, "--duration") ||
+                          !strcmp(name, "--rate") || !strcmp(name, "--every");
         char key[40];
         snprintf(key, sizeof key, " %s ", name);
         if (!strstr(allowed, key)) return usage_error("unknown option '%s'", a);
@@ -118,6 +125,12 @@ static int parse(int argc, char **argv, const char *allowed, int want_file, opti
             o->nonblocking = 1;
         } else if (!strcmp(name, "--regions")) {
             o->regions = 1;
+        } else if (!strcmp(name, "--duration")) {
+            o->duration = val;
+        } else if (!strcmp(name, "--rate")) {
+            o->rate = val;
+        } else if (!strcmp(name, "--every")) {
+            o->every = val;
         }
     }
     if (want_file && !o->file) return usage_error("%s needs a snapshot FILE", argv[1]);
@@ -334,6 +347,36 @@ static int cmd_dump(const options *o)
     return rc ? fail(&e) : 0;
 }
 
+/* A number in (0, max] for option `name`, or the default when the option is absent. */
+static int parse_positive(const char *name, const char *s, double dflt, double max, double *out)
+{
+    char *end;
+    if (!s) {
+        *out = dflt;
+        return 0;
+    }
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0) || v > max)
+        return usage_error("invalid %s '%s' (a number above 0, at most %g)", name, s, max);
+    *out = v;
+    return 0;
+}
+
+static int cmd_record(const options *o)
+{
+    sw_err e;
+    sw_record_opts r = { .pid = o->pid, .nonblocking = o->nonblocking,
+                         .output = o->output ? o->output : "-" };
+    int rc;
+    if (!o->have_pid) return usage_error("%s needs --pid PID", "record");
+    if ((rc = parse_positive("--rate", o->rate, 100, 10000, &r.rate_hz)) ||
+        (rc = parse_positive("--duration", o->duration, 0, 1e9, &r.duration_s)) ||
+        (rc = parse_positive("--every", o->every, 0, 1e9, &r.every_s)))
+        return rc;
+    return sw_record(&r, &e) ? fail(&e) : 0;
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -363,6 +406,12 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "dump")) {
         if ((rc = parse(argc, argv, " --pid --json --nonblocking ", 0, &o))) return rc;
         return cmd_dump(&o);
+    }
+    if (!strcmp(cmd, "record")) {
+        if ((rc = parse(argc, argv, " --pid --duration --rate --every -o --output --nonblocking ",
+                        0, &o)))
+            return rc;
+        return cmd_record(&o);
     }
     return usage_error("unknown command '%s'", cmd);
 }

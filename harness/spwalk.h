@@ -6,7 +6,8 @@
  * given (remote.c), keeps the target stopped meanwhile (stop.c), and renders walks as text
  * or JSON (render.c). A capture (capture.c) and a replay (replay.c) go through exactly the
  * same rendering code over different readers, which is what makes a recorded snapshot
- * replay to the very output the capture saw.
+ * replay to the very output the capture saw. A recording (record.c) samples a process
+ * over time into a profile.
  *
  * Unlike the core, the harness allocates and does I/O; it still never trusts a byte that
  * came from a file or from another process.
@@ -186,5 +187,19 @@ typedef struct sw_capture_stats {
 
 /* Capture pid into an encoded snapshot (with its expected output embedded) in out. */
 int sw_capture(pid_t pid, int nonblocking, sw_buf *out, sw_capture_stats *stats, sw_err *e);
+
+/* ---- record (record.c) ------------------------------------------------------------- */
+typedef struct sw_record_opts {
+    pid_t pid;
+    int nonblocking;
+    double rate_hz;     /* ticks per second */
+    double duration_s;  /* 0: until the target exits, SIGINT or SIGTERM */
+    double every_s;     /* 0: only the final document */
+    const char *output; /* "-": standard output */
+} sw_record_opts;
+
+/* Sample every thread of o->pid until the duration ends, the target exits or SIGINT or
+ * SIGTERM arrives, then write the profile document (docs/spwalk.md). */
+int sw_record(const sw_record_opts *o, sw_err *e);
 
 #endif /* SPWALK_H */

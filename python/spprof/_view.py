@@ -101,7 +101,8 @@ def thread_labels(threads: Sequence[ThreadInfo]) -> List[str]:
 def make_view(profile, threads: bool = False, lineno: bool = True,
               full_filenames: bool = False) -> View:
     short = (lambda p: p) if full_filenames else shortener(profile.path_roots)
-    frame_ix: Dict[Frame, int] = {}
+    frame_ix: Dict[Frame, int] = {}   # display frame -> index
+    of_raw: Dict[Frame, int] = {}     # the profile's frame -> index (the hot lookup)
     frames: List[Frame] = []
     full: List[str] = []
     busy: Dict[ThreadInfo, int] = {}  # the threads with samples
@@ -111,12 +112,15 @@ def make_view(profile, threads: bool = False, lineno: bool = True,
         busy[th] = busy.get(th, 0) + r.count
         ids = []
         for fr in reversed(r.frames):
-            d = Frame(fr.function, short(fr.file), fr.line if lineno else -1)
-            i = frame_ix.get(d)
+            i = of_raw.get(fr)
             if i is None:
-                i = frame_ix[d] = len(frames)
-                frames.append(d)
-                full.append(fr.file)
+                d = Frame(fr.function, short(fr.file), fr.line if lineno else -1)
+                i = frame_ix.get(d)
+                if i is None:
+                    i = frame_ix[d] = len(frames)
+                    frames.append(d)
+                    full.append(fr.file)
+                of_raw[fr] = i
             ids.append(i)
         key = (th, tuple(ids))
         agg[key] = agg.get(key, 0) + r.count
@@ -138,14 +142,16 @@ def self_and_total(view: View, by_function: bool = True
     (self) and anywhere on its stack (total, counted once per sample)."""
     self_: Dict[object, int] = {}
     total: Dict[object, int] = {}
+    key = [function_key(f) for f in view.frames] if by_function else \
+        list(range(len(view.frames)))
     for s in view.samples:
         if not s.frames:
             continue
-        keys = [function_key(view.frames[i]) if by_function else i for i in s.frames]
-        leaf = keys[-1]
-        self_[leaf] = self_.get(leaf, 0) + s.count
-        for k in set(keys):
-            total[k] = total.get(k, 0) + s.count
+        n = s.count
+        leaf = key[s.frames[-1]]
+        self_[leaf] = self_.get(leaf, 0) + n
+        for k in {key[i] for i in s.frames}:
+            total[k] = total.get(k, 0) + n
     return self_, total
 
 
