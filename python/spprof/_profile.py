@@ -1,7 +1,7 @@
 """The Profile: what one session (or several merged) sampled, and every way to save it.
 
 Saving goes through one View (spprof._view) and one writer per format (spprof.writers).
-spprof's own format (``.spprof``, JSON; docs/profile-format.md) keeps everything a Profile
+spprof's own format (``.spprof``, JSON; docs/formats.md) keeps everything a Profile
 holds, so ``Profile.load()`` gives back an equal Profile; a flame graph written by spprof
 embeds the same document, so it loads too."""
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from . import writers
@@ -26,7 +27,8 @@ EMBED_ID = "spprof-profile"
 
 _STAT_SUMS = ("samples_captured", "samples_dropped", "validation_drops", "timer_expirations",
               "samples_truncated", "samples_unsampled", "samples_lost", "signals",
-              "threads_armed", "threads_unsampled", "symbolize_errors", "freed_code")
+              "threads_armed", "threads_unsampled", "symbolize_errors", "freed_code",
+              "samples_of_spprof")
 
 
 def _path_roots() -> List[str]:
@@ -104,6 +106,8 @@ class Profile:
         self.stats = stats
         self.timer = stats.get("timer")
         self.mode = mode
+        #: when the session started (seconds since the epoch; None if not recorded)
+        self.start_time: Optional[float] = None
         self.path_roots = list(path_roots) if path_roots is not None else _path_roots()
         if threads is None:
             seen: Dict[ThreadInfo, None] = {}
@@ -138,8 +142,10 @@ class Profile:
         for (t, ids, count) in stacks:
             key = (infos[t], tuple(frames[i] for i in ids))
             agg[key] = agg.get(key, 0) + count
-        return cls._of(agg, interval_ms, max(0, t1 - t0) / 1e9, stats,
-                       list(by_key.values()), "cpu", None)
+        p = cls._of(agg, interval_ms, max(0, t1 - t0) / 1e9, stats,
+                    list(by_key.values()), "cpu", None)
+        p.start_time = time.time() - p.duration_s
+        return p
 
     @classmethod
     def _of(cls, agg, interval_ms, duration_s, stats, threads, mode, roots) -> "Profile":
@@ -194,6 +200,10 @@ class Profile:
             return writers.render(fmt, v, embed=self.to_json(), baseline=base)
         if baseline is not None:
             raise ValueError("spprof: a differential profile is a flame graph (.html)")
+        if fmt == "pprof":
+            return writers.render(fmt, v, duration_ns=int(self.duration_s * 1e9),
+                                  time_ns=int(self.start_time * 1e9) if self.start_time
+                                  else None)
         return writers.render(fmt, v)
 
     def save(self, path, format: Optional[str] = None, threads: bool = False,
@@ -241,6 +251,7 @@ class Profile:
         return {
             "format": FILE_FORMAT, "version": FILE_VERSION, "mode": self.mode,
             "interval_ms": self.interval_ms, "duration_s": self.duration_s,
+            "start_time": self.start_time,
             "stats": self.stats, "path_roots": self.path_roots,
             "threads": [[t.ident, t.native_id, t.name, t.pid] for t in threads],
             "frames": [[f.function, f.file, f.line] for f in frames],
@@ -280,7 +291,11 @@ class Profile:
             raise bad(f"{type(e).__name__}: {e}") from None
         if mode not in ("cpu", "wall"):
             raise bad(f"mode {mode!r}")
-        return cls._of(agg, interval, duration, stats, threads, mode, roots)
+        p = cls._of(agg, interval, duration, stats, threads, mode, roots)
+        start = d.get("start_time")
+        p.start_time = float(start) if isinstance(start, (int, float)) and \
+            not isinstance(start, bool) else None
+        return p
 
     @classmethod
     def load(cls, path) -> "Profile":
@@ -337,8 +352,11 @@ class Profile:
                 threads.setdefault(key[0], None)
                 agg[key] = agg.get(key, 0) + r.count
             _add_stats(stats, p.stats)
-        return cls._of(agg, first.interval_ms, max(p.duration_s for p in profiles), stats,
-                       list(threads), first.mode, list(roots))
+        merged = cls._of(agg, first.interval_ms, max(p.duration_s for p in profiles), stats,
+                         list(threads), first.mode, list(roots))
+        starts = [p.start_time for p in profiles if p.start_time is not None]
+        merged.start_time = min(starts) if starts else None
+        return merged
 
     def __repr__(self) -> str:
         return (f"<spprof.Profile {self.mode}, {len(self.stacks)} stacks, "

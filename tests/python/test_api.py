@@ -379,10 +379,10 @@ def test_thread_names_in_stacks_and_outputs(tmp_path):
         assert r.thread == ThreadInfo(r.thread_id, r.native_thread_id, r.thread_name, os.getpid())
     assert {t.name for t in p.threads} >= {"MainThread", "early bird", "ended;early", "after",
                                            "new name"}
-    names = {prof["name"] for prof in p.to_speedscope()["profiles"]}
+    names = {prof["name"] for prof in p.to_speedscope(threads=True)["profiles"]}
     assert f"ended;early (tid {nids['ended']})" in names
     assert f"new name (tid {nids['running']})" in names
-    roots = {line.split(";", 1)[0] for line in p.to_collapsed().splitlines()}
+    roots = {line.split(";", 1)[0] for line in p.to_collapsed(threads=True).splitlines()}
     assert f"ended:early (tid {nids['ended']})" in roots  # ';' cannot appear in a frame
     assert f"MainThread (tid {threading.get_native_id()})" in roots
     # the name recorder is gone after stop()
@@ -550,7 +550,7 @@ def test_max_depth_truncates_and_outputs_show_it(tmp_path):
 def test_public_names():
     assert set(spprof.__all__) == {
         "DEFAULT_MAX_DEPTH", "INTERVAL_MAX_MS", "INTERVAL_MIN_MS", "MAX_DEPTH", "Frame",
-        "Profile", "Profiler", "StackRecord", "ThreadInfo", "ThreadSamples", "is_active",
+        "Function", "FunctionSamples", "Profile", "Profiler", "StackRecord", "ThreadInfo", "ThreadSamples", "is_active",
         "profile", "snapshot", "start", "stats", "stop"}
     for name in spprof.__all__:
         assert hasattr(spprof, name), name

@@ -98,6 +98,9 @@ def summary(profile, path: Optional[str], fmt: Optional[str], children: int = 0)
     if children:
         text += f" in {children + 1:,} processes"
     text += f" over {profile.duration_s:,.1f} s; {drops_text(st)}."
+    own = int(st.get("samples_of_spprof", 0) or 0)
+    if own:
+        text += f" {_n(own, 'sample')} of spprof's own start-up and threads left out."
     lost = int(st.get("samples_lost", 0) or 0)
     if lost:
         text += f" {lost:,} samples could not be stored (out of memory)."

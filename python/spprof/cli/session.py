@@ -63,9 +63,11 @@ def trim(profile: Profile, own_threads) -> Profile:
     """The program's samples only: stacks cut at the marker frame (and runpy's frames
     just inside it), samples of spprof's own threads and of its own start-up dropped."""
     agg = {}
+    ours = 0  # samples of spprof's own work, left out (counted in stats["samples_of_spprof"])
     for r in profile.stacks:
         th = profile._thread_of(r)
         if (th.ident, th.native_id) in own_threads:
+            ours += r.count
             continue
         frames = r.frames
         m = next((i for i in range(len(frames) - 1, -1, -1)
@@ -75,12 +77,14 @@ def trim(profile: Profile, own_threads) -> Profile:
             while frames and (_is_ours(frames[-1].file) or frames[-1].file in _RUNPY or
                               os.path.basename(frames[-1].file) == "runpy.py"):
                 frames = frames[:-1]
-        elif frames and _is_ours(frames[-1].file):
-            continue  # spprof starting or finishing on the main thread
+        elif any(_is_ours(f.file) for f in frames):
+            ours += r.count  # spprof starting or finishing on the main thread
+            continue
         key = (th, frames)
         agg[key] = agg.get(key, 0) + r.count
     threads = [t for t in profile.threads if (t.ident, t.native_id) not in own_threads]
-    return Profile._of(agg, profile.interval_ms, profile.duration_s, profile.stats,
+    stats = dict(profile.stats, samples_of_spprof=ours)
+    return Profile._of(agg, profile.interval_ms, profile.duration_s, stats,
                        threads, profile.mode, profile.path_roots)
 
 

@@ -22,4 +22,4 @@ def render(view) -> bytes:
             continue
         key = ";".join(parts)
         agg[key] = agg.get(key, 0) + s.count
-    return "".join(f"{k} {v}\n" for k, v in sorted(agg.items())).encode("utf-8")
+    return "".join(f"{k} {v}\n" for k, v in sorted(agg.items())).encode("utf-8", "replace")

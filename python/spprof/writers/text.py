@@ -25,7 +25,7 @@ def render(view, limit: int = 15, lines_of: int = 5, lines_per: int = 5) -> byte
            f"{'' if len(view.threads) == 1 else 's'}"]
     if not total:
         out.append("no samples (the program used less CPU than one interval)")
-        return ("\n".join(out) + "\n").encode("utf-8")
+        return ("\n".join(out) + "\n").encode("utf-8", "replace")
     self_, incl = self_and_total(view)
     top = sorted(incl, key=lambda k: (-self_.get(k, 0), -incl[k], k))[:limit]
     out += ["", "Top functions by self samples",
@@ -50,4 +50,4 @@ def render(view, limit: int = 15, lines_of: int = 5, lines_per: int = 5) -> byte
                 for line in sorted(per, key=lambda ln: (-per[ln], ln))[:lines_per]:
                     where = f"line {line}" if line >= 0 else "line ?"
                     out.append(f"    {where:<12} {per[line]:>8,} {_pct(per[line], total)}")
-    return ("\n".join(out) + "\n").encode("utf-8")
+    return ("\n".join(out) + "\n").encode("utf-8", "replace")
