@@ -17,12 +17,14 @@ say() { printf '[bootstrap] %s\n' "$*"; }
 fail() { printf '[bootstrap] error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages: compilers and sanitizer/fuzzer runtimes, AFL++, cmocka, the ARM64 cross
-# toolchain with qemu, and CPython's build dependencies.
+# toolchain with qemu, CPython's build dependencies, and Chromium (the flame graph tests
+# open spprof's HTML in it, headless).
 PACKAGES=(
   make gcc clang-14 libclang-rt-14-dev llvm-14 afl++ libcmocka-dev pkg-config
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   xz-utils libssl-dev zlib1g-dev libffi-dev libbz2-dev libreadline-dev libsqlite3-dev
   liblzma-dev libncurses-dev uuid-dev libgdbm-dev
+  chromium
 )
 PACKAGES_ARM64=(libcmocka-dev:arm64)
 
@@ -110,12 +112,45 @@ speedscope_schema() {
   rm -rf "$tmp"
 }
 
+# inferno (the Rust flamegraph.pl): tests/python/test_interop.py renders spprof's collapsed
+# stacks with it. Pinned: the tests parse its SVG. Keep in step with tests/python/tools.py.
+INFERNO_VERSION=0.12.8
+inferno() {
+  local bin=$CACHE/tools/inferno/bin/inferno-flamegraph
+  if [ -x "$bin" ]; then say "inferno: cached at $bin"; return; fi
+  local cargo; cargo=$(command -v cargo || echo "$HOME/.cargo/bin/cargo")
+  [ -x "$cargo" ] || fail "cargo (rustup) is needed to build inferno"
+  say "inferno $INFERNO_VERSION: building (about 70 s; log: $LOGS/inferno.log)"
+  "$cargo" install inferno --version "$INFERNO_VERSION" --root "$CACHE/tools/inferno" --locked \
+      >"$LOGS/inferno.log" 2>&1 || fail "inferno build failed; see $LOGS/inferno.log"
+}
+
+# go tool pprof: tests/python/test_pprof.py reads spprof's .pb.gz files with it. Go builds
+# pprof on first use (about 35 s): build it now, into the cache the tests use.
+pprof_tool() {
+  local go; go=$(command -v go || echo /usr/local/go/bin/go)
+  if [ ! -x "$go" ]; then  # Debian's Go has `go tool pprof` too
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends golang-go \
+        >"$LOGS/apt-go.log" 2>&1 || fail "could not install golang-go; see $LOGS/apt-go.log"
+    go=$(command -v go) || fail "golang-go installed no go command"
+  fi
+  local home; home=$(mktemp -d)
+  HOME=$home XDG_CONFIG_HOME=$home/.config XDG_CACHE_HOME=$home/.cache GOPATH=$home/go \
+    GOTOOLCHAIN=local GOPROXY=off GOFLAGS= GOCACHE=$CACHE/tools/go-build \
+    "$go" tool pprof -h >"$LOGS/pprof.log" 2>&1 || { rm -rf "$home"; fail "go tool pprof failed; see $LOGS/pprof.log"; }
+  rm -rf "$home"
+  say "go tool pprof: ready ($("$go" version | cut -d' ' -f3))"
+}
+
 pythons() {
   build_python ft --disable-gil
   build_python gil
   python_packages "$CACHE/cpython-$PYVER-ft/bin/python3.13t" ft
   python_packages "$CACHE/cpython-$PYVER-gil/bin/python3.13" gil
   speedscope_schema
+  inferno
+  pprof_tool
 }
 
 case ${1:-all} in
