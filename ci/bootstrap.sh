@@ -143,6 +143,19 @@ pprof_tool() {
   say "go tool pprof: ready ($("$go" version | cut -d' ' -f3))"
 }
 
+# Wheels the tests install offline: setuptools for pip's isolated build of spprof
+# (tests/python/test_install.py), pytest-run-parallel (tests/python/test_pytest_plugin.py,
+# imported from its wheel). Pinned as the tests pin them.
+WHEELS=(setuptools==84.2.1 pytest-run-parallel==0.10.0)
+wheels() {
+  local dir=$CACHE/wheels
+  [ -f "$dir/setuptools-84.2.1-py3-none-any.whl" ] && [ -f "$dir/pytest_run_parallel-0.10.0-py3-none-any.whl" ] && return
+  say "wheels: downloading ${WHEELS[*]} into $dir (log: $LOGS/wheels.log)"
+  "$CACHE/cpython-$PYVER-ft/bin/python3.13t" -m pip download --disable-pip-version-check -q \
+      --no-deps --only-binary=:all: -d "$dir" "${WHEELS[@]}" >"$LOGS/wheels.log" 2>&1 \
+    || fail "could not download wheels; see $LOGS/wheels.log"
+}
+
 pythons() {
   build_python ft --disable-gil
   build_python gil
@@ -151,6 +164,7 @@ pythons() {
   speedscope_schema
   inferno
   pprof_tool
+  wheels
 }
 
 case ${1:-all} in

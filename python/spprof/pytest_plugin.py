@@ -68,11 +68,12 @@ class SessionProfiler:
 
     def __init__(self, raw: str, interval_ms: float, threads: bool):
         self.shown = raw  # as given: the summary line names it so
+        expanded = os.path.expanduser(raw)
         try:
-            path, self.format = check_output_path(os.path.expanduser(raw))
+            path, self.format = check_output_path(expanded)
         except (TypeError, ValueError, OSError) as e:
             hint = ""
-            if os.path.exists(raw):
+            if os.path.exists(expanded):
                 # `pytest --spprof tests/` takes tests/ for the optional PATH.
                 hint = ("; --spprof takes an optional PATH, so give it as --spprof=PATH "
                         "or after the test paths")
@@ -99,7 +100,8 @@ class SessionProfiler:
             try:
                 self.session = _api._start_locked(self.interval_ms, 0)
             except RuntimeError as e:  # this interpreter, another SIGPROF handler
-                raise pytest.UsageError(f"--spprof: cannot start profiling: {_bare(e)}") from None
+                raise pytest.UsageError(
+                    f"--spprof: cannot start profiling: {_bare(e)}") from None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session) -> None:
