@@ -42,9 +42,12 @@ static void note_failed(int tid)
     spp_g.arm_failures++;
 }
 
+/* A slot's memory: its ring, the walk's scratch frames, and the symbols of its last stack
+ * (+ <truncated>, + <idle>). */
 static size_t slot_bytes(uint32_t depth)
 {
-    return (size_t)spp_g.ring_cells * sizeof(spp_cell) + depth * sizeof(spw_frame);
+    return (size_t)spp_g.ring_cells * sizeof(spp_cell) + depth * sizeof(spw_frame) +
+           (depth + 2u) * sizeof(uint32_t);
 }
 
 static void slot_free_memory(spp_slot *s)
@@ -52,6 +55,7 @@ static void slot_free_memory(spp_slot *s)
     munmap(s->ring.cells, slot_bytes(s->depth));
     s->ring.cells = NULL;
     s->scratch = NULL;
+    s->last_syms = NULL;
 }
 
 /* Arm a timer for thread `tid` whose thread state is `tstate`. */
@@ -90,6 +94,10 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
     s->ring.head = s->ring.tail = s->ring.high = 0;
     s->depth = depth;
     s->scratch = (spw_frame *)(void *)((spp_cell *)mem + spp_g.ring_cells);
+    s->last_syms = (uint32_t *)(void *)(s->scratch + depth);
+    s->last_n = UINT32_MAX;
+    s->last_cpu = cpu0;
+    s->have_last = 0;
     s->tid = tid;
     __atomic_store_n(&s->tstate, tstate, __ATOMIC_RELAXED);
     s->pinned = 0;
@@ -112,6 +120,12 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
     const uint64_t done = (cpu0 - base) / iv; /* whole intervals behind us already */
     const uint64_t first = base + (done + 1) * iv - cpu0;
 
+    if (spp_g.cfg.timer == SPP_TIMER_SAMPLER) { /* no timer: the sampler thread comes by */
+        s->fd = -1;
+        s->has_timer = 0;
+        __atomic_store_n(&s->state, SPP_SLOT_ARMED, __ATOMIC_SEQ_CST);
+        goto armed;
+    }
     if (spp_timer_create(s, idx, spp_g.cfg.timer, first) != 0) goto fail;
     if (spp_g.cfg.timer == SPP_TIMER_PERF && s->fd < 0) spp_g.posix_fallbacks++;
     __atomic_store_n(&s->state, SPP_SLOT_ARMED, __ATOMIC_SEQ_CST);
@@ -120,6 +134,7 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
         spp_timer_destroy(s);
         goto fail;
     }
+armed:
     pthread_mutex_lock(&spp_g.mu);
     spp_slots_activate(idx);
     spp_g.threads_armed++;
@@ -177,7 +192,7 @@ static int64_t resolve(uint64_t code, uint32_t lasti, uint32_t id)
 
 static void slot_drain(spp_slot *s)
 {
-    static uint32_t syms[SPP_MAX_DEPTH + 1];
+    static uint32_t syms[SPP_MAX_DEPTH + 2]; /* + <truncated>, + <idle> */
     spp_ring *r = &s->ring;
     const uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
     uint64_t tail = r->tail;
@@ -187,22 +202,40 @@ static void slot_drain(spp_slot *s)
         const uint32_t n = spp_rec_frames(h.a);
         const uint64_t w = spp_rec_weight(h.a);
         if (n > s->depth || head - tail < 1u + n) break; /* cannot happen */
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            const spp_cell c = *spp_ring_at(r, tail + 1 + i);
-            int64_t id = resolve(c.a, (uint32_t)c.b, (uint32_t)(c.b >> 32));
-            if (id >= 0) syms[k++] = (uint32_t)id;
+        const uint32_t flags = spp_rec_flags(h.a);
+        /* <idle> (wall mode: the thread did not run) is the innermost frame */
+        const int64_t idle = (flags & SPP_REC_IDLE) ? special_symbol("<idle>") : 0;
+        uint32_t k = 0, want = 0;
+        if (idle >= 0 && (flags & SPP_REC_IDLE)) syms[k++] = (uint32_t)idle;
+        want = k;
+        if (flags & SPP_REC_REPEAT) { /* the slot's previous stack, resolved last time */
+            if (s->last_n != UINT32_MAX) {
+                memcpy(syms + k, s->last_syms, s->last_n * sizeof *syms);
+                k += s->last_n;
+            }
+            want = s->last_n == UINT32_MAX ? k + 1 : k;
+        } else {
+            for (uint32_t i = 0; i < n; i++) {
+                const spp_cell c = *spp_ring_at(r, tail + 1 + i);
+                int64_t id = resolve(c.a, (uint32_t)c.b, (uint32_t)(c.b >> 32));
+                if (id >= 0) syms[k++] = (uint32_t)id;
+            }
+            if (flags & SPP_REC_UNSAMPLED) {
+                int64_t id = special_symbol("<unsampled>");
+                if (id >= 0) syms[k++] = (uint32_t)id;
+            }
+            if (flags & SPP_REC_TRUNCATED) {
+                int64_t id = special_symbol("<truncated>"); /* the outermost frame */
+                if (id >= 0) syms[k++] = (uint32_t)id;
+            }
+            want += n + !!(flags & (SPP_REC_UNSAMPLED | SPP_REC_TRUNCATED));
+            if (s->last_syms && !(flags & SPP_REC_UNSAMPLED)) { /* what a repeat repeats */
+                const uint32_t skip = (flags & SPP_REC_IDLE) ? 1u : 0u;
+                s->last_n = k == want ? k - skip : UINT32_MAX;
+                if (k == want) memcpy(s->last_syms, syms + skip, s->last_n * sizeof *syms);
+            }
         }
-        if (spp_rec_flags(h.a) & SPP_REC_UNSAMPLED) {
-            int64_t id = special_symbol("<unsampled>");
-            if (id >= 0) syms[k++] = (uint32_t)id;
-        }
-        if (spp_rec_flags(h.a) & SPP_REC_TRUNCATED) {
-            int64_t id = special_symbol("<truncated>"); /* the outermost frame */
-            if (id >= 0) syms[k++] = (uint32_t)id;
-        }
-        if (k < n + !!(spp_rec_flags(h.a) & (SPP_REC_UNSAMPLED | SPP_REC_TRUNCATED)) ||
-            spp_agg_add(spp_g.agg, s->agg_thread, syms, k, w) != 0)
+        if (idle < 0 || k < want || spp_agg_add(spp_g.agg, s->agg_thread, syms, k, w) != 0)
             spp_g.agg_lost += w; /* out of memory: counted, never silent */
         spp_g.records++;
         tail += 1 + n;

@@ -198,28 +198,26 @@ static void unsampled_into(spp_slot *s, uint64_t weight, uint64_t ts)
     __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
 }
 
-void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
-                     uint64_t weight, uint64_t ts)
+/* A record (header + frames, or none with `drop` >= 0) and its counts: the frames are in the
+ * ring already when `recorded` (sample_walk). */
+static void publish(spp_slot *s, const spw_walk_result *r, int recorded, int drop,
+                    uint32_t flags, uint64_t weight, uint64_t ts)
 {
-    spw_walk_result r;
-    const int recorded = sample_walk(t, tstate, tid, s->scratch, s->depth, &s->ring, &r);
-
-    int drop = -1;
-    uint32_t flags = 0;
-    if (r.status == SPW_WALK_DROPPED) {
-        drop = (r.reason >= 1 && r.reason <= 4) ? (int)r.reason - 1 : SPP_DROP_INVALID_FRAME;
-    } else if (!recorded) {
+    if (drop < 0 && r->status == SPW_WALK_DROPPED) {
+        drop = (r->reason >= 1 && r->reason <= 4) ? (int)r->reason - 1 : SPP_DROP_INVALID_FRAME;
+    } else if (drop < 0 && !recorded) {
         drop = SPP_DROP_OVERFLOW;
-    } else {
-        if (r.status == SPW_WALK_TRUNCATED) flags |= SPP_REC_TRUNCATED;
+    }
+    if (drop < 0) {
+        if (r->status == SPW_WALK_TRUNCATED) flags |= SPP_REC_TRUNCATED;
         spp_cell *c = spp_ring_at(&s->ring, s->ring.head);
-        c->a = spp_rec_header(weight, r.n_frames, flags);
+        c->a = spp_rec_header(weight, r->n_frames, flags);
         c->b = ts;
-        spp_ring_publish(&s->ring, 1u + r.n_frames);
+        spp_ring_publish(&s->ring, 1u + r->n_frames);
         spp_slot_mark_dirty(s->index);
     }
-    /* A seqlock (one writer, this thread) so readers see captured + dropped == expirations
-     * at every instant. */
+    /* A seqlock (one writer: the slot's thread, or the sampler thread) so readers see
+     * captured + dropped == expirations at every instant. */
     __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     count_add(&s->counts.expirations, weight);
@@ -231,6 +229,77 @@ void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
         if (flags & SPP_REC_TRUNCATED) count_add(&s->counts.truncated, weight);
     }
     __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+}
+
+void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
+                     uint64_t weight, uint64_t ts)
+{
+    spw_walk_result r;
+    const int recorded = sample_walk(t, tstate, tid, s->scratch, s->depth, &s->ring, &r);
+    publish(s, &r, recorded, -1, 0, weight, ts);
+}
+
+/* ---- the sampler thread's samples (sampler.c): another thread's stack, read while it runs */
+
+typedef struct top_job {
+    const spw_layout *L;
+    uint64_t tstate, frame, instr;
+} top_job;
+
+static void top_run(void *arg)
+{
+    top_job *j = arg;
+    j->frame = j->instr = 0;
+    spp_live_read(NULL, j->tstate + j->L->tstate_current_frame, &j->frame, 8);
+    if (j->frame && spw_addr_ok(j->L->arch, j->frame, (uint64_t)j->L->frame_instr_ptr + 8, 8))
+        spp_live_read(NULL, j->frame + j->L->frame_instr_ptr, &j->instr, 8);
+}
+
+int spp_thread_top(const spp_target *t, uint64_t tstate, uint64_t *frame, uint64_t *instr)
+{
+    top_job j = { &t->layout, tstate, 0, 0 };
+    if (!spw_addr_ok(t->layout.arch, tstate, t->layout.tstate_size, 8) ||
+        spp_guarded(top_run, &j) != 0)
+        return -1;
+    *frame = j.frame;
+    *instr = j.instr;
+    return 0;
+}
+
+int spp_sample_concurrent(spp_slot *s, const spp_target *t, uint64_t weight, uint64_t ts,
+                          uint32_t flags, uint64_t *frame, uint64_t *instr)
+{
+    const uint64_t tstate = __atomic_load_n(&s->tstate, __ATOMIC_RELAXED);
+    spw_walk_result r;
+    int drop = SPP_DROP_TORN;
+    for (int attempt = 0; attempt < SPP_TORN_TRIES; attempt++) {
+        uint64_t f0, i0, f1, i1;
+        const int recorded = spp_thread_top(t, tstate, &f0, &i0) == 0 &&
+            sample_walk(t, tstate, s->tid, s->scratch, s->depth, &s->ring, &r);
+        if (spp_thread_top(t, tstate, &f1, &i1) != 0) {
+            drop = SPP_DROP_UNREADABLE;
+            break;
+        }
+        if (f0 == f1 && i0 == i1) {
+            publish(s, &r, recorded, -1, flags, weight, ts);
+            *frame = f1;
+            *instr = i1;
+            return r.status != SPW_WALK_DROPPED && recorded;
+        }
+        count_add(&s->counts.retries, 1);
+    }
+    publish(s, &r, 0, drop, 0, weight, ts);
+    return 0;
+}
+
+void spp_sample_repeat(spp_slot *s, uint64_t weight, uint64_t ts, uint32_t flags)
+{
+    spw_walk_result r;
+    memset(&r, 0, sizeof r);
+    r.status = SPW_WALK_OK;
+    const int room = spp_ring_free(&s->ring) >= 1u;
+    publish(s, &r, room, -1, flags | SPP_REC_REPEAT, weight, ts);
+    if (room) count_add(&s->counts.reused, weight);
 }
 
 /* A sample's weight: the whole intervals of the thread's CPU clock since cpu_base, less
@@ -245,12 +314,7 @@ static inline uint64_t cpu_weight(spp_slot *s, uint64_t interval_ns)
 {
     const uint64_t now = spp_clock_ns(CLOCK_THREAD_CPUTIME_ID);
     if (now == 0) return 1; /* unreadable clock: count the signal itself */
-    const uint64_t periods = (now - s->cpu_base) / interval_ns; /* modular: base may be < 0 */
-    if (periods <= s->periods) return 0;
-    uint64_t w = periods - s->periods;
-    if (w > SPP_REC_WEIGHT_MAX) w = SPP_REC_WEIGHT_MAX;
-    __atomic_store_n(&s->periods, s->periods + w, __ATOMIC_RELAXED); /* the consumer reads it */
-    return w;
+    return spp_weight_at(s, now, interval_ns);
 }
 
 void spp_sample_rest(spp_slot *s)

@@ -22,6 +22,30 @@ void spp_sample_walk(const spp_target *t, uint64_t tstate, int tid, spw_frame *f
 void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
                      uint64_t weight, uint64_t ts);
 
+/* The whole intervals of the slot's thread's CPU clock (`now`, ns) since cpu_base not yet
+ * accounted; accounts them. The one rule for every engine's weights (handler.c). */
+static inline uint64_t spp_weight_at(spp_slot *s, uint64_t now, uint64_t interval_ns)
+{
+    const uint64_t periods = (now - s->cpu_base) / interval_ns; /* modular: base may be < 0 */
+    if (periods <= s->periods) return 0;
+    uint64_t w = periods - s->periods;
+    if (w > SPP_REC_WEIGHT_MAX) w = SPP_REC_WEIGHT_MAX;
+    __atomic_store_n(&s->periods, s->periods + w, __ATOMIC_RELAXED); /* the consumer reads it */
+    return w;
+}
+
+/* The sampler thread's samples of another thread (sampler.c). spp_thread_top reads the
+ * thread's current frame and that frame's instruction pointer (guarded; -1 if unreadable).
+ * spp_sample_concurrent walks the slot's thread while it runs: the top is read before and
+ * after the walk, and a walk during which it moved is retried (SPP_TORN_TRIES walks in all),
+ * then dropped as torn; returns 1 when a stack was recorded, with the top it was read at.
+ * spp_sample_repeat records "the same stack as the last one" (the thread did not run). */
+#define SPP_TORN_TRIES 3
+int spp_thread_top(const spp_target *t, uint64_t tstate, uint64_t *frame, uint64_t *instr);
+int spp_sample_concurrent(spp_slot *s, const spp_target *t, uint64_t weight, uint64_t ts,
+                          uint32_t flags, uint64_t *frame, uint64_t *instr);
+void spp_sample_repeat(spp_slot *s, uint64_t weight, uint64_t ts, uint32_t flags);
+
 /* On the slot's own thread, SIGPROF blocked, when the thread is about to end: the whole
  * intervals its CPU clock crossed that no signal has accounted yet (a POSIX timer fires on
  * the tick after the boundary, which may come after the thread is gone) go to <unsampled>. */

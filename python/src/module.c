@@ -114,7 +114,9 @@ static PyObject *py_start(PyObject *self, PyObject *args)
     const char *timer = "auto";
     unsigned long long scan_ns = 0; /* benchmarks only: the consumer's period */
     unsigned int max_depth = 0;
-    if (!PyArg_ParseTuple(args, "K|sKI:_start", &interval_ns, &timer, &scan_ns, &max_depth))
+    const char *mode = "cpu";
+    if (!PyArg_ParseTuple(args, "K|sKIs:_start", &interval_ns, &timer, &scan_ns, &max_depth,
+                          &mode))
         return NULL;
     if (max_depth > SPP_MAX_DEPTH) {
         PyErr_Format(PyExc_ValueError, "max_depth must be at most %u", SPP_MAX_DEPTH);
@@ -135,9 +137,23 @@ static PyObject *py_start(PyObject *self, PyObject *args)
         cfg.perf_user_only = 1;
     }
     else if (!strcmp(timer, "posix_cpu_timer") || !strcmp(timer, "posix")) cfg.timer = SPP_TIMER_POSIX;
+    else if (!strcmp(timer, "sampler")) cfg.timer = SPP_TIMER_SAMPLER;
     else {
-        PyErr_Format(PyExc_ValueError, "unknown timer source %R (auto, perf_event, posix_cpu_timer)",
+        PyErr_Format(PyExc_ValueError,
+                     "unknown timer source %R (auto, perf_event, posix_cpu_timer, sampler)",
                      PyTuple_GET_ITEM(args, 1));
+        return NULL;
+    }
+    if (!strcmp(mode, "wall")) {
+        cfg.wall = 1;
+        if (cfg.timer == SPP_TIMER_AUTO) cfg.timer = SPP_TIMER_SAMPLER;
+        if (cfg.timer != SPP_TIMER_SAMPLER) {
+            PyErr_SetString(PyExc_ValueError, "spprof: wall mode needs the sampler thread "
+                                              "(timer 'sampler'): CPU timers fire only on CPU");
+            return NULL;
+        }
+    } else if (strcmp(mode, "cpu") != 0) {
+        PyErr_Format(PyExc_ValueError, "unknown mode %R (cpu, wall)", PyTuple_GET_ITEM(args, 4));
         return NULL;
     }
     if (spp_mod_load_layout() != 0) return NULL;
@@ -331,6 +347,11 @@ static PyObject *py_stats(PyObject *self, PyObject *unused)
         { "partial_scans", st.partial_scans },
         { "threads_merged", st.threads_merged },
         { "faults_forwarded", st.faults_forwarded },
+        { "sampler_ticks", st.ticks },
+        { "sampler_ticks_late", st.ticks_late },
+        { "sampler_cpu_ns", st.sampler_cpu_ns },
+        { "walk_retries", st.c.retries },
+        { "samples_reused", st.c.reused },
     };
     PyObject *d = PyDict_New();
     if (!d || PyDict_SetItemString(d, "dropped_by_reason", reasons) != 0) goto fail;
@@ -353,6 +374,12 @@ static PyObject *py_stats(PyObject *self, PyObject *unused)
         PyDict_SetItemString(d, "sigprof_replaced", st.sigprof_stolen ? Py_True : Py_False) ||
         PyDict_SetItemString(d, "active", st.active ? Py_True : Py_False))
         goto fail;
+    PyObject *mode = PyUnicode_FromString(st.wall ? "wall" : "cpu");
+    if (!mode || PyDict_SetItemString(d, "mode", mode) != 0) {
+        Py_XDECREF(mode);
+        goto fail;
+    }
+    Py_DECREF(mode);
     return d;
 fail:
     Py_XDECREF(reasons);
@@ -405,7 +432,7 @@ static PyMethodDef methods[] = {
     { "_run_thread", (PyCFunction)(void (*)(void))py_run_thread, METH_VARARGS | METH_KEYWORDS,
       "_run_thread(fn, *args, **kwargs): wait until this new thread is sampled, then fn()." },
     { "_start", py_start, METH_VARARGS,
-      "_start(interval_ns, timer='auto', scan_ns=0, max_depth=0): begin sampling." },
+      "_start(interval_ns, timer='auto', scan_ns=0, max_depth=0, mode='cpu'): begin sampling." },
     { "_stop", py_stop, METH_NOARGS, "_stop() -> (start_ns, stop_ns, symbols, threads, stacks)." },
     { "_snapshot", py_snapshot, METH_NOARGS, "_snapshot() -> the same tuple as _stop(), so far, still running." },
     { "is_active", py_is_active, METH_NOARGS, "True while profiling." },

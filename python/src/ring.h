@@ -23,6 +23,8 @@ typedef struct spp_cell {
 
 #define SPP_REC_TRUNCATED 1u
 #define SPP_REC_UNSAMPLED 2u /* no frames: CPU time no sample was taken in (<unsampled>) */
+#define SPP_REC_REPEAT 4u    /* no frames: the slot's previous stack again (sampler thread) */
+#define SPP_REC_IDLE 8u      /* wall mode: the thread did not run since the last tick */
 #define SPP_REC_WEIGHT_MAX 0xffffffffu
 
 typedef struct spp_ring {

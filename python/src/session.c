@@ -20,13 +20,14 @@
 spp_session spp_g = { .mu = PTHREAD_MUTEX_INITIALIZER, .agg_mu = PTHREAD_MUTEX_INITIALIZER };
 
 const char *const spp_drop_names[SPP_DROP_COUNT_] = { "cycle", "invalid_frame", "invalid_code",
-                                                     "unreadable", "overflow" };
+                                                     "unreadable", "overflow", "torn" };
 
 const char *spp_timer_name(spp_timer_kind k)
 {
     switch (k) {
     case SPP_TIMER_PERF: return "perf_event";
     case SPP_TIMER_POSIX: return "posix_cpu_timer";
+    case SPP_TIMER_SAMPLER: return "sampler";
     case SPP_TIMER_AUTO: break;
     }
     return "none";
@@ -74,6 +75,7 @@ static int sigprof_is_ours(const struct sigaction *sa)
 
 void spp_check_sigprof(void)
 {
+    if (spp_g.cfg.timer == SPP_TIMER_SAMPLER) return; /* no handler of ours to lose */
     struct sigaction cur;
     if (sigaction(SIGPROF, NULL, &cur) == 0 && !sigprof_is_ours(&cur))
         __atomic_store_n(&spp_g.sigprof_stolen, 1, __ATOMIC_RELAXED);
@@ -113,7 +115,8 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
 
     /* The timer source: perf_event if this process may open a task-clock counter. */
     spp_g.counts_kernel = 0;
-    if (spp_g.cfg.timer != SPP_TIMER_POSIX) {
+    const int signals = spp_g.cfg.timer != SPP_TIMER_SAMPLER; /* else no SIGPROF at all */
+    if (signals && spp_g.cfg.timer != SPP_TIMER_POSIX) {
         if (spp_perf_probe(spp_g.cfg.interval_ns, spp_g.cfg.perf_user_only, &spp_g.counts_kernel) == 0) {
             spp_g.cfg.timer = SPP_TIMER_PERF;
         } else if (spp_g.cfg.timer == SPP_TIMER_PERF) {
@@ -127,7 +130,7 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
 
     struct sigaction cur, sa;
     sigaction(SIGPROF, NULL, &cur);
-    if (!sigprof_is_ours(&cur) && ((cur.sa_flags & SA_SIGINFO) ||
+    if (signals && !sigprof_is_ours(&cur) && ((cur.sa_flags & SA_SIGINFO) ||
                                    (cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN))) {
         errf(err, errlen, "a SIGPROF handler is already installed by someone else (another "
                           "profiler, or signal.signal(SIGPROF, ...)); refusing to replace it", 0);
@@ -143,13 +146,13 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask); /* never SIGSEGV/SIGBUS: the guard must be deliverable */
     if (!sigprof_is_ours(&cur)) spp_g.prof_prev = cur;
-    sigaction(SIGPROF, &sa, NULL);
+    if (signals) sigaction(SIGPROF, &sa, NULL);
 
     spp_results_free();
     spp_g.agg = spp_agg_new();
     if (!spp_g.agg) {
         errf(err, errlen, "out of memory", 0);
-        sigaction(SIGPROF, &spp_g.prof_prev, NULL);
+        if (signals) sigaction(SIGPROF, &spp_g.prof_prev, NULL);
         return -1;
     }
     memset(&spp_g.folded, 0, sizeof spp_g.folded);
@@ -158,6 +161,7 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
     spp_g.freed_code = spp_g.agg_lost = spp_g.records = spp_g.rounds = spp_g.partial_scans = 0;
     spp_g.threads_merged = 0;
     spp_g.sigprof_stolen = 0;
+    spp_g.ticks = spp_g.ticks_late = spp_g.sampler_cpu_ns = 0;
     spp_slots_reset();
     spp_g.rng = spp_now_ns() | 1;
     spp_g.stop_req = 0;
@@ -185,13 +189,23 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
     sigdelset(&all, SIGILL);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     e = pthread_create(&spp_g.consumer, NULL, spp_consumer_main, NULL);
+    spp_g.sampler_stop = 0;
+    int es = 0;
+    if (!e && !signals && (es = pthread_create(&spp_g.sampler, NULL, spp_sampler_main, NULL))) {
+        pthread_mutex_lock(&spp_g.mu); /* the consumer is running: stop it as spp_stop does */
+        spp_g.stop_req = 1;
+        spp_wake_consumer();
+        pthread_mutex_unlock(&spp_g.mu);
+        pthread_join(spp_g.consumer, NULL);
+        e = es;
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e) {
         while (spp_slots_n_active()) spp_slot_disarm(spp_slots_n_active() - 1);
         spp_g.running = 0;
-        sigaction(SIGPROF, &spp_g.prof_prev, NULL);
+        if (signals) sigaction(SIGPROF, &spp_g.prof_prev, NULL);
         spp_guard_uninstall();
-        errf(err, errlen, "cannot start the consumer thread", e);
+        errf(err, errlen, es ? "cannot start the sampler thread" : "cannot start the consumer thread", e);
         return -1;
     }
     pthread_mutex_lock(&spp_g.mu);
@@ -203,6 +217,12 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
 int spp_stop(void)
 {
     if (!spp_g.running) return -1;
+    const int signals = spp_g.cfg.timer != SPP_TIMER_SAMPLER;
+    if (!signals) { /* first the sampler, so that the consumer's last drain has everything */
+        __atomic_store_n(&spp_g.sampler_stop, 1, __ATOMIC_RELEASE);
+        syscall(SYS_futex, &spp_g.sampler_stop, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        pthread_join(spp_g.sampler, NULL);
+    }
     pthread_mutex_lock(&spp_g.mu);
     spp_g.stop_req = 1;
     spp_wake_consumer();
@@ -212,10 +232,10 @@ int spp_stop(void)
     spp_g.consumer_started = 0;
     pthread_mutex_unlock(&spp_g.mu);
     pthread_cond_destroy(&spp_g.scanned);
-    spp_check_sigprof();
+    if (signals) spp_check_sigprof();
     /* Every timer is gone. SIG_IGN discards a SIGPROF still pending on any thread, then the
      * handler that was there before comes back (unless someone replaced ours meanwhile). */
-    if (!spp_g.sigprof_stolen) {
+    if (signals && !spp_g.sigprof_stolen) {
         struct sigaction ign;
         memset(&ign, 0, sizeof ign);
         ign.sa_handler = SIG_IGN;
@@ -258,6 +278,10 @@ void spp_get_stats(spp_stats *out)
     out->partial_scans = spp_g.partial_scans;
     out->threads_merged = spp_g.threads_merged;
     out->faults_forwarded = spp_guard_forwarded();
+    out->ticks = __atomic_load_n(&spp_g.ticks, __ATOMIC_RELAXED);
+    out->ticks_late = __atomic_load_n(&spp_g.ticks_late, __ATOMIC_RELAXED);
+    out->sampler_cpu_ns = __atomic_load_n(&spp_g.sampler_cpu_ns, __ATOMIC_RELAXED);
+    out->wall = spp_g.cfg.wall;
     out->sigprof_stolen = __atomic_load_n(&spp_g.sigprof_stolen, __ATOMIC_RELAXED);
     out->active = spp_g.running;
 }
@@ -341,7 +365,8 @@ void spp_thread_end(void)
     if (idx < SPP_MAX_SLOTS) {
         spp_slot *s = &spp_slots[idx];
         spp_slot_enter(s);
-        if (spp_slot_owned_by(s, tid)) spp_sample_rest(s);
+        /* the sampler thread is a slot's only writer in its mode (and needs no rest) */
+        if (spp_g.cfg.timer != SPP_TIMER_SAMPLER && spp_slot_owned_by(s, tid)) spp_sample_rest(s);
         spp_slot_leave(s);
     }
     pthread_mutex_unlock(&spp_g.mu);

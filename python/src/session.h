@@ -22,6 +22,9 @@ typedef struct spp_session {
     int poked;            /* a thread is starting: rescan soon (under mu) */
     int consumer_started; /* under mu */
     pthread_t consumer;
+    pthread_t sampler;      /* SPP_TIMER_SAMPLER: the thread that samples every thread */
+    uint32_t sampler_stop;  /* futex word: nonzero ends the sampler */
+    uint64_t ticks, ticks_late, sampler_cpu_ns; /* the sampler's ticks, late ones, its CPU */
     pthread_mutex_t mu;   /* the slot index, folded counters, stop request */
     uint32_t wake;          /* bumped (and futex-woken) to wake the consumer early */
     pthread_cond_t scanned; /* broadcast after each scan (threads waiting to be armed) */
@@ -44,6 +47,8 @@ extern spp_session spp_g;
 
 /* The consumer thread's body and its pieces (consumer.c). */
 void *spp_consumer_main(void *arg);
+/* The sampler thread's body (sampler.c). */
+void *spp_sampler_main(void *arg);
 /* Walk the thread list and bring the slots in line; returns the thread states not yet
  * bound to a thread (a thread being born). `initial`: the scan of start(). */
 uint32_t spp_scan(int initial);

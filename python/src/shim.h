@@ -40,13 +40,15 @@ typedef enum spp_timer_kind {
     SPP_TIMER_AUTO = 0,
     SPP_TIMER_PERF = 1,  /* perf_event task-clock, signal routed with F_SETOWN_EX */
     SPP_TIMER_POSIX = 2, /* timer_create on the thread's CPU clock, SIGEV_THREAD_ID */
+    SPP_TIMER_SAMPLER = 3, /* no signal: a sampler thread walks every thread (sampler.c) */
 } spp_timer_kind;
 
 const char *spp_timer_name(spp_timer_kind k); /* "perf_event", "posix_cpu_timer" */
 
-/* Drop reasons counted by the shim: the walker's four, plus ring overflow. */
+/* Drop reasons counted by the shim: the walker's four, ring overflow, and (sampler thread
+ * only) a stack that moved under every attempt to read it. */
 enum { SPP_DROP_CYCLE = 0, SPP_DROP_INVALID_FRAME, SPP_DROP_INVALID_CODE, SPP_DROP_UNREADABLE,
-       SPP_DROP_OVERFLOW, SPP_DROP_COUNT_ };
+       SPP_DROP_OVERFLOW, SPP_DROP_TORN, SPP_DROP_COUNT_ };
 extern const char *const spp_drop_names[SPP_DROP_COUNT_];
 
 typedef struct spp_counts {
@@ -56,6 +58,8 @@ typedef struct spp_counts {
     uint64_t unsampled;   /* of captured: time no stack was sampled for (<unsampled>) */
     uint64_t dropped[SPP_DROP_COUNT_];
     uint64_t signals;     /* handler invocations that counted (one per record or drop) */
+    uint64_t retries;     /* sampler thread: walks repeated because the stack moved */
+    uint64_t reused;      /* sampler thread: samples that reused the previous stack */
 } spp_counts;
 
 typedef struct spp_stats {
@@ -77,7 +81,10 @@ typedef struct spp_stats {
     uint64_t partial_scans;   /* scans that could not read the whole thread list */
     uint64_t threads_merged;  /* threads past the per-session record limit, merged as one */
     uint64_t faults_forwarded; /* faults that were not ours, handed on */
+    uint64_t ticks, ticks_late; /* sampler thread: its ticks, and those that came late */
+    uint64_t sampler_cpu_ns;  /* sampler thread: its CPU time so far */
     uint32_t max_depth;
+    int wall;
     int counts_kernel;        /* perf_event counts kernel time */
     int sigprof_stolen;       /* someone replaced our SIGPROF handler during the session */
     int active;
@@ -104,6 +111,8 @@ typedef struct spp_config {
     spp_timer_kind timer;
     uint64_t scan_ns;    /* consumer period; 0: SPP_SCAN_NS (benchmarks change it) */
     uint32_t max_depth;  /* frames kept per sample; 0: SPP_DEPTH_DEFAULT */
+    int wall;            /* sampler: a sample per thread per tick, idle or not (else the
+                            thread's CPU time since its last sample) */
     int perf_user_only;  /* perf_event counts user time only, as where the kernel allows no
                             more (perf_event_paranoid 2): tests force it here */
 } spp_config;

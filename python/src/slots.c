@@ -17,6 +17,7 @@ static uint32_t g_active[SPP_MAX_SLOTS], g_n_active;
 static uint32_t g_pos[SPP_MAX_SLOTS]; /* slot -> position in g_active */
 static uint32_t g_free[SPP_MAX_SLOTS], g_n_free;
 static uint32_t g_hash[HASH_CAP];
+static uint32_t g_high;
 
 static uint32_t bucket(int tid)
 {
@@ -33,6 +34,7 @@ void spp_slot_quiesce(spp_slot *s)
 void spp_slots_reset(void)
 {
     g_n_active = g_n_free = 0;
+    __atomic_store_n(&g_high, 0, __ATOMIC_RELEASE);
     memset(g_hash, 0, sizeof g_hash);
     for (uint32_t i = SPP_MAX_SLOTS; i-- > 0;)
         if (__atomic_load_n(&spp_slots[i].state, __ATOMIC_SEQ_CST) == SPP_SLOT_FREE)
@@ -55,7 +57,10 @@ void spp_slots_activate(uint32_t idx)
     uint32_t b = bucket(spp_slots[idx].tid);
     while (g_hash[b]) b = (b + 1) & (HASH_CAP - 1);
     g_hash[b] = idx + 1;
+    if (idx + 1 > g_high) __atomic_store_n(&g_high, idx + 1, __ATOMIC_RELEASE);
 }
+
+uint32_t spp_slots_high(void) { return __atomic_load_n(&g_high, __ATOMIC_ACQUIRE); }
 
 static void hash_remove(uint32_t idx)
 {

@@ -47,9 +47,16 @@ typedef struct spp_slot {
     uint32_t seq;       /* seqlock over counts */
     spp_counts counts;
     uint32_t index;     /* this slot's place in spp_slots */
+    /* sampler-thread-private (its mode only; set by the consumer before ARMED) */
+    uint64_t last_cpu;     /* the thread's CPU clock at the last tick */
+    uint64_t last_frame;   /* the top frame and instruction pointer of the last stack ... */
+    uint64_t last_instr;
+    int have_last;         /* ... recorded, which an unchanged thread reuses */
     /* consumer-private */
     uint32_t seen_gen;
     uint32_t agg_thread;
+    uint32_t *last_syms;   /* the symbols of the slot's last stack (for SPP_REC_REPEAT) */
+    uint32_t last_n;       /* how many; UINT32_MAX when that stack could not be kept */
 } spp_slot;
 
 extern spp_slot spp_slots[SPP_MAX_SLOTS];
@@ -86,6 +93,9 @@ uint32_t spp_slots_find(int tid);         /* slot index, or SPP_MAX_SLOTS if non
 uint32_t spp_slots_n_active(void);
 uint32_t spp_slots_active(uint32_t k);    /* k < n_active */
 uint32_t spp_slots_pos(uint32_t idx);     /* position of an active slot in the list */
+/* One past the highest slot index activated this session: the sampler thread looks at
+ * slots below it (any thread may call it; the slots themselves are never freed). */
+uint32_t spp_slots_high(void);
 
 /* Counters: the handler's seqlock writer side and a consistent reader. */
 void spp_slot_read_counts(spp_slot *s, spp_counts *out);
