@@ -6,7 +6,7 @@ import math
 import os
 import threading
 import warnings
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 # No silent fallback: if the extension cannot load, importing spprof fails with the reason.
 from . import _native
@@ -14,8 +14,9 @@ from ._model import Frame, StackRecord, ThreadInfo, ThreadSamples  # noqa: F401
 from ._names import NameCapture
 from ._profile import Profile, check_output_path
 
-#: Environment variable choosing the timer source: "auto" (default: perf_event when the
-#: kernel allows it, else POSIX CPU timers), "perf_event" or "posix_cpu_timer".
+#: Environment variable choosing the signal engine's timer source: "auto" (default:
+#: perf_event when the kernel allows it, else POSIX CPU timers), "perf_event" or
+#: "posix_cpu_timer"; "sampler" makes the sampler thread the default engine for cpu mode too.
 TIMER_ENV = "SPPROF_TIMER"
 
 #: Bounds of ``interval_ms``. Above one second a thread needs seconds of CPU per sample and
@@ -70,16 +71,38 @@ def _check_max_depth(max_depth) -> int:
     return max_depth
 
 
+#: What a sample measures, and the engines that take samples (docs/python-api.md).
+MODES = ("cpu", "wall")
+ENGINES = ("signal", "sampler")
+
+
+def _check_mode(mode: str, engine: Optional[str]) -> Tuple[str, str]:
+    """(mode, the native timer name) for start(mode=, engine=)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if engine is not None and engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    env = os.environ.get(TIMER_ENV, "auto") or "auto"
+    if mode == "wall":
+        if engine == "signal":
+            raise ValueError("mode='wall' needs engine='sampler': CPU-time signals never come "
+                             "to a thread that waits")
+        return mode, "sampler"
+    if engine == "sampler" or (engine is None and env == "sampler"):
+        return mode, "sampler"
+    return mode, "auto" if env == "sampler" else env
+
+
 # ---- start / stop ------------------------------------------------------------------------
-def _start_locked(interval_ms: float, depth: int) -> _Session:
+def _start_locked(interval_ms: float, depth: int, mode: str = "cpu",
+                  timer: str = "auto") -> _Session:
     global _session
-    timer = os.environ.get(TIMER_ENV, "auto") or "auto"
     if _native.is_active():
         raise RuntimeError("spprof: the profiler is already running")
     names = NameCapture()
     names.install()  # before sampling starts: a thread started meanwhile is recorded
     try:
-        _native._start(int(round(interval_ms * 1e6)), timer, 0, depth)
+        _native._start(int(round(interval_ms * 1e6)), timer, 0, depth, mode)
     except BaseException:
         names.uninstall()
         raise
@@ -88,18 +111,23 @@ def _start_locked(interval_ms: float, depth: int) -> _Session:
     return _session
 
 
-def start(interval_ms: float = 10, max_depth: Optional[int] = None) -> None:
-    """Start sampling every thread of this process every ``interval_ms`` of its CPU time,
-    keeping at most ``max_depth`` frames per sample (default 256, at most 4096).
+def start(interval_ms: float = 10, max_depth: Optional[int] = None, mode: str = "cpu",
+          engine: Optional[str] = None) -> None:
+    """Start sampling every thread of this process every ``interval_ms`` of its CPU time
+    (``mode="cpu"``) or of elapsed time, waiting included (``mode="wall"``), keeping at most
+    ``max_depth`` frames per sample (default 256, at most 4096). ``engine``: ``"signal"``
+    (per-thread CPU timers and SIGPROF; cpu mode's default) or ``"sampler"`` (one thread
+    that samples every thread; wall mode's only engine).
 
-    Raises ValueError if ``interval_ms`` is not within 1..1000 or ``max_depth`` not within
-    1..4096, TypeError for a non-number, RuntimeError if already running, if this
-    interpreter is not supported (the message names its version), or if another SIGPROF
-    handler is installed."""
+    Raises ValueError if ``interval_ms`` is not within 1..1000, ``max_depth`` not within
+    1..4096, or mode/engine unknown or incompatible, TypeError for a non-number,
+    RuntimeError if already running, if this interpreter is not supported (the message
+    names its version), or if another SIGPROF handler is installed (signal engine)."""
     value = _check_interval(interval_ms)
     depth = _check_max_depth(max_depth)
+    mode, timer = _check_mode(mode, engine)
     with _lock:
-        _start_locked(value, depth)
+        _start_locked(value, depth, mode, timer)
 
 
 _SIGPROF_REPLACED = (
@@ -171,15 +199,17 @@ class Profiler:
     """Context manager: ``with spprof.Profiler(interval_ms=5) as p: ...``; then
     ``p.profile`` holds the Profile. Entering while a session runs raises RuntimeError."""
 
-    def __init__(self, interval_ms: float = 10, max_depth: Optional[int] = None):
+    def __init__(self, interval_ms: float = 10, max_depth: Optional[int] = None,
+                 mode: str = "cpu", engine: Optional[str] = None):
         self.interval_ms = _check_interval(interval_ms)
         self.max_depth = max_depth
         self._depth = _check_max_depth(max_depth)
+        self.mode, self._timer = _check_mode(mode, engine)
         self.profile: Optional[Profile] = None
 
     def __enter__(self) -> "Profiler":
         with _lock:
-            _start_locked(self.interval_ms, self._depth)
+            _start_locked(self.interval_ms, self._depth, self.mode, self._timer)
         return self
 
     def __exit__(self, *exc) -> bool:

@@ -143,7 +143,7 @@ class Profile:
             key = (infos[t], tuple(frames[i] for i in ids))
             agg[key] = agg.get(key, 0) + count
         p = cls._of(agg, interval_ms, max(0, t1 - t0) / 1e9, stats,
-                    list(by_key.values()), "cpu", None)
+                    list(by_key.values()), stats.get("mode", "cpu"), None)
         p.start_time = time.time() - p.duration_s
         return p
 
@@ -184,19 +184,21 @@ class Profile:
 
     # ---- views and writers -----------------------------------------------------------
     def view(self, threads: bool = False, lineno: bool = True,
-             full_filenames: bool = False) -> View:
+             full_filenames: bool = False, idle: bool = True) -> View:
         """The profile as every writer sees it (spprof._view.View)."""
-        return make_view(self, threads=threads, lineno=lineno, full_filenames=full_filenames)
+        return make_view(self, threads=threads, lineno=lineno, full_filenames=full_filenames,
+                         idle=idle)
 
     def render(self, fmt: str, threads: bool = False, lineno: bool = True,
-               full_filenames: bool = False, baseline: Optional["Profile"] = None) -> bytes:
+               full_filenames: bool = False, baseline: Optional["Profile"] = None,
+               idle: bool = True) -> bytes:
         """The bytes ``save()`` would write in format ``fmt`` (see spprof.writers)."""
         fmt = writers.format_for("", fmt)
         if fmt == "spprof":
             return self.to_json().encode("utf-8")
-        v = self.view(threads, lineno, full_filenames)
+        v = self.view(threads, lineno, full_filenames, idle)
         if fmt == "flamegraph":
-            base = baseline.view(threads, lineno, full_filenames) if baseline else None
+            base = baseline.view(threads, lineno, full_filenames, idle) if baseline else None
             return writers.render(fmt, v, embed=self.to_json(), baseline=base)
         if baseline is not None:
             raise ValueError("spprof: a differential profile is a flame graph (.html)")
@@ -207,23 +209,25 @@ class Profile:
         return writers.render(fmt, v)
 
     def save(self, path, format: Optional[str] = None, threads: bool = False,
-             lineno: bool = True, full_filenames: bool = False) -> str:
+             lineno: bool = True, full_filenames: bool = False, idle: bool = True) -> str:
         """Write the profile to ``path`` in ``format`` (default: from the extension:
         ``.html`` flame graph, ``.pb.gz`` pprof, ``.json`` speedscope, ``.txt`` /
         ``.collapsed`` / ``.folded`` collapsed stacks, ``.spprof`` spprof's own). Returns
-        the format written. The file is replaced whole, never left half written.
+        the format written. ``idle=False`` leaves out wall mode's samples of threads that
+        were not running. The file is replaced whole, never left half written.
 
         Raises ValueError for no or an unknown extension or format (the message lists the
         known ones), IsADirectoryError for a directory, FileNotFoundError if the file's
         directory does not exist, TypeError for a path that is not a str/bytes/PathLike."""
         p, fmt = check_output_path(path, format)
-        write_atomic(p, self.render(fmt, threads, lineno, full_filenames))
+        write_atomic(p, self.render(fmt, threads, lineno, full_filenames, idle=idle))
         return fmt
 
     def report(self, threads: bool = False, lineno: bool = True,
-               full_filenames: bool = False) -> str:
+               full_filenames: bool = False, idle: bool = True) -> str:
         """The text report: top functions by self and total samples, and their hot lines."""
-        return self.render("text", threads, lineno, full_filenames).decode("utf-8")
+        return self.render("text", threads, lineno, full_filenames,
+                           idle=idle).decode("utf-8")
 
     def print_stats(self, file=None, **options) -> None:
         """Print ``report(**options)`` to ``file`` (default sys.stdout)."""

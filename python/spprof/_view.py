@@ -11,6 +11,8 @@ Options (named after the command-line flags):
 - ``full_filenames``: absolute paths, or (default) the path relative to the longest
   ``sys.path`` entry or working directory the profiled process had that contains it
   (``threading.py``, ``json/decoder.py``, ``myapp/models.py``), as py-spy shows them.
+- ``idle``: wall mode's samples of threads that were not running (their innermost frame
+  is ``<idle>``) are kept (default) or left out.
 """
 from __future__ import annotations
 
@@ -98,8 +100,11 @@ def thread_labels(threads: Sequence[ThreadInfo]) -> List[str]:
     return out
 
 
+IDLE = Frame("<idle>", "", -1)  # wall mode: the innermost frame of a thread that waited
+
+
 def make_view(profile, threads: bool = False, lineno: bool = True,
-              full_filenames: bool = False) -> View:
+              full_filenames: bool = False, idle: bool = True) -> View:
     short = (lambda p: p) if full_filenames else shortener(profile.path_roots)
     frame_ix: Dict[Frame, int] = {}   # display frame -> index
     of_raw: Dict[Frame, int] = {}     # the profile's frame -> index (the hot lookup)
@@ -108,6 +113,8 @@ def make_view(profile, threads: bool = False, lineno: bool = True,
     busy: Dict[ThreadInfo, int] = {}  # the threads with samples
     agg: Dict[Tuple[ThreadInfo, Tuple[int, ...]], int] = {}
     for r in profile.stacks:
+        if not idle and r.frames and r.frames[0] == IDLE:
+            continue
         th = profile._thread_of(r)
         busy[th] = busy.get(th, 0) + r.count
         ids = []

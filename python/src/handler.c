@@ -243,47 +243,58 @@ void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
 
 typedef struct top_job {
     const spw_layout *L;
-    uint64_t tstate, frame, instr;
+    uint64_t tstate;
+    spp_top *top;
 } top_job;
 
 static void top_run(void *arg)
 {
     top_job *j = arg;
-    j->frame = j->instr = 0;
-    spp_live_read(NULL, j->tstate + j->L->tstate_current_frame, &j->frame, 8);
-    if (j->frame && spw_addr_ok(j->L->arch, j->frame, (uint64_t)j->L->frame_instr_ptr + 8, 8))
-        spp_live_read(NULL, j->frame + j->L->frame_instr_ptr, &j->instr, 8);
+    const spw_layout *L = j->L;
+    spp_top *t = j->top;
+    memset(t, 0, sizeof *t);
+    spp_live_read(NULL, j->tstate + L->tstate_current_frame, &t->frame, 8);
+    if (!t->frame || !spw_addr_ok(L->arch, t->frame, L->frame_size, 8)) return;
+    spp_live_read(NULL, t->frame + L->frame_instr_ptr, &t->instr, 8);
+    spp_live_read(NULL, t->frame + L->frame_executable, &t->code, 8);
+    spp_live_read(NULL, t->frame + L->frame_previous, &t->previous, 8);
 }
 
-int spp_thread_top(const spp_target *t, uint64_t tstate, uint64_t *frame, uint64_t *instr)
+int spp_thread_top(const spp_target *t, uint64_t tstate, spp_top *top)
 {
-    top_job j = { &t->layout, tstate, 0, 0 };
+    top_job j = { &t->layout, tstate, top };
     if (!spw_addr_ok(t->layout.arch, tstate, t->layout.tstate_size, 8) ||
         spp_guarded(top_run, &j) != 0)
         return -1;
-    *frame = j.frame;
-    *instr = j.instr;
     return 0;
 }
 
+/* The walk read a stack that existed if the top frame is the same one before and after:
+ * the frames under it cannot change while it stays on top, and a frame popped and another
+ * pushed at its address in between would show as a different code object or caller. Its
+ * instruction pointer may move (the thread runs on in it): the walk read one of its values. */
+static int same_top(const spp_top *a, const spp_top *b)
+{
+    return a->frame == b->frame && a->code == b->code && a->previous == b->previous;
+}
+
 int spp_sample_concurrent(spp_slot *s, const spp_target *t, uint64_t weight, uint64_t ts,
-                          uint32_t flags, uint64_t *frame, uint64_t *instr)
+                          uint32_t flags, spp_top *top)
 {
     const uint64_t tstate = __atomic_load_n(&s->tstate, __ATOMIC_RELAXED);
     spw_walk_result r;
     int drop = SPP_DROP_TORN;
     for (int attempt = 0; attempt < SPP_TORN_TRIES; attempt++) {
-        uint64_t f0, i0, f1, i1;
-        const int recorded = spp_thread_top(t, tstate, &f0, &i0) == 0 &&
+        spp_top before, after;
+        const int recorded = spp_thread_top(t, tstate, &before) == 0 &&
             sample_walk(t, tstate, s->tid, s->scratch, s->depth, &s->ring, &r);
-        if (spp_thread_top(t, tstate, &f1, &i1) != 0) {
+        if (spp_thread_top(t, tstate, &after) != 0) {
             drop = SPP_DROP_UNREADABLE;
             break;
         }
-        if (f0 == f1 && i0 == i1) {
+        if (same_top(&before, &after)) {
             publish(s, &r, recorded, -1, flags, weight, ts);
-            *frame = f1;
-            *instr = i1;
+            *top = after;
             return r.status != SPW_WALK_DROPPED && recorded;
         }
         count_add(&s->counts.retries, 1);

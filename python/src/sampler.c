@@ -41,15 +41,18 @@ static void sample_slot(spp_slot *s, uint64_t ticks, uint64_t ts)
     uint64_t w = ticks;
     if (!spp_g.cfg.wall && (w = spp_weight_at(s, cpu, spp_g.cfg.interval_ns)) == 0) return;
     const uint32_t flags = spp_g.cfg.wall && !ran ? SPP_REC_IDLE : 0;
+    spp_top top;
     if (!ran && s->have_last) {
-        uint64_t f, i;
         const uint64_t tstate = __atomic_load_n(&s->tstate, __ATOMIC_RELAXED);
-        if (spp_thread_top(t, tstate, &f, &i) == 0 && f == s->last_frame && i == s->last_instr) {
+        if (spp_thread_top(t, tstate, &top) == 0 && top.frame == s->last_frame &&
+            top.instr == s->last_instr) {
             spp_sample_repeat(s, w, ts, flags);
             return;
         }
     }
-    s->have_last = spp_sample_concurrent(s, t, w, ts, flags, &s->last_frame, &s->last_instr);
+    s->have_last = spp_sample_concurrent(s, t, w, ts, flags, &top);
+    s->last_frame = top.frame;
+    s->last_instr = top.instr;
 }
 
 static void tick(uint64_t ticks, uint64_t ts)

@@ -181,7 +181,7 @@ def test_bad_input_is_a_usage_error_before_the_program_runs(tmp_path):
         (["-r", "10", "-i", "10"], "not both"),
         (["-d", "0"], "positive number"),
         (["--max-depth", "0"], "--max-depth"),
-        (["--mode", "wall"], "--mode wall needs"),
+        (["--mode", "wall", "--engine", "signal"], "mode='wall' needs engine='sampler'"),
     ]
     ro = tmp_path / "ro"
     ro.mkdir()

@@ -36,12 +36,13 @@ PACKAGE_PARENT = os.path.dirname(os.path.dirname(BOOT))
 _options: Optional[dict] = None  # set in a process whose children are profiled
 
 
-def enable(interval_ms: float, max_depth: Optional[int]) -> str:
+def enable(interval_ms: float, max_depth: Optional[int], mode: str = "cpu",
+           engine: Optional[str] = None) -> str:
     """Make this process's future children profiled; returns the children folder."""
     global _options
     folder = tempfile.mkdtemp(prefix="spprof-children-")
-    _options = {"interval_ms": interval_ms, "max_depth": max_depth, "dir": folder,
-                "path": PACKAGE_PARENT}
+    _options = {"interval_ms": interval_ms, "max_depth": max_depth, "mode": mode,
+                "engine": engine, "dir": folder, "path": PACKAGE_PARENT}
     os.environ[ENV_DIR] = folder
     os.environ[ENV_OPTS] = json.dumps(_options)
     pp = os.environ.get("PYTHONPATH")
@@ -60,7 +61,8 @@ def _child_session(opts: dict) -> Optional[Session]:
 
     try:
         open(os.path.join(folder, f"{pid}.started"), "w").close()
-        return Session(opts["interval_ms"], opts["max_depth"], write).start()
+        return Session(opts["interval_ms"], opts["max_depth"], write,
+                       mode=opts.get("mode", "cpu"), engine=opts.get("engine")).start()
     except Exception as e:  # never break the child over its profile
         print(f"spprof: process {pid} is not profiled: {e}", file=sys.stderr)
         return None

@@ -14,11 +14,6 @@ from .options import Output, UsageError
 from .report import summary
 from .session import Session
 
-WALL_PENDING = ("--mode wall needs spprof's sampler thread, which this version does not "
-                "have yet; in-process profiles measure CPU time (--mode cpu). For the "
-                "wall-clock time of another process use `spprof record --pid`")
-
-
 def _program(args):
     if args.module is not None:
         if args.program and args.program[0] == "--":
@@ -58,11 +53,14 @@ def write_outputs(profile: Profile, out: Output, quiet: bool, children_n: int = 
 
 
 def _session_for(args, deliver) -> Session:
-    if args.mode == "wall":
-        raise UsageError(WALL_PENDING)
     interval = options.interval_ms(args)
+    try:
+        mode, _ = _api._check_mode(args.mode, args.engine)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     return Session(interval, _depth(args), deliver, options.duration(args),
-                   progress=not args.quiet and args.command == "run")
+                   progress=not args.quiet and args.command == "run", mode=mode,
+                   engine=args.engine)
 
 
 def _merge_children(profile: Profile, folder: Optional[str]):
@@ -98,7 +96,8 @@ def run(args, top_view=None) -> int:
         print(f"{sys.executable}: {e}", file=sys.stderr)  # as python says it
         return 2
     if args.subprocesses:
-        folder = children.enable(session.interval_ms, session.max_depth)
+        folder = children.enable(session.interval_ms, session.max_depth, session.mode,
+                                 session.engine)
     if top_view is not None:
         top_view.attach(session)
     code = runner.execute(session, script, module)
@@ -164,6 +163,7 @@ def dump(args) -> int:
 
 def diff(args) -> int:
     out = Output(args.output, None, args.threads, not args.nolineno, args.full_filenames)
+    # (diff has no --idle option: Output's default keeps idle samples)
     try:
         path, fmt = options.check_output_path(args.output)
     except (ValueError, OSError) as e:

@@ -25,10 +25,11 @@ class Output(NamedTuple):
     threads: bool
     lineno: bool
     full_filenames: bool
+    idle: bool = True
 
     def render_options(self) -> dict:
         return dict(threads=self.threads, lineno=self.lineno,
-                    full_filenames=self.full_filenames)
+                    full_filenames=self.full_filenames, idle=self.idle)
 
 
 def add_output(p: argparse.ArgumentParser, default_note: str) -> None:
@@ -47,6 +48,11 @@ def add_output(p: argparse.ArgumentParser, default_note: str) -> None:
     g.add_argument("--full-filenames", action="store_true",
                    help="absolute file names (default: relative to the program's sys.path "
                         "entry or working directory that contains them)")
+    g.add_argument("--idle", dest="idle", action="store_true", default=True,
+                   help="wall mode: keep the samples of threads that were waiting, their "
+                        "innermost frame <idle> (the default)")
+    g.add_argument("--no-idle", dest="idle", action="store_false",
+                   help="wall mode: leave out the samples of threads that were waiting")
     g.add_argument("-q", "--quiet", action="store_true",
                    help="no progress line, report or summary (errors are still printed)")
 
@@ -65,6 +71,11 @@ def add_sampling(p: argparse.ArgumentParser, modes=("cpu", "wall"), default_mode
                         "CPU, wall = elapsed time, waiting included")
     g.add_argument("-d", "--duration", type=float, metavar="S",
                    help="stop sampling after S seconds (the program keeps running)")
+    if "cpu" in modes:
+        g.add_argument("--engine", choices=list(_api.ENGINES),
+                       help="what takes the samples: signal = per-thread CPU timers and "
+                            "SIGPROF (cpu mode's default), sampler = one thread that samples "
+                            "every thread (wall mode's only engine)")
 
 
 def interval_ms(args) -> float:
@@ -113,4 +124,4 @@ def output(args, program: str) -> Output:
                              f"writable")
         if os.path.isfile(path) and not os.access(path, os.W_OK):
             raise UsageError(f"cannot write {path!r}: the file is not writable")
-    return Output(path, fmt, args.threads, not args.nolineno, args.full_filenames)
+    return Output(path, fmt, args.threads, not args.nolineno, args.full_filenames, args.idle)

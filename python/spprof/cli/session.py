@@ -93,9 +93,10 @@ class Session:
 
     def __init__(self, interval_ms: float, max_depth: Optional[int],
                  write: Callable[[Profile], None], duration: Optional[float] = None,
-                 progress: bool = False):
+                 progress: bool = False, mode: str = "cpu", engine: Optional[str] = None):
         self.interval_ms = interval_ms
         self.max_depth = max_depth
+        self.mode, self.engine = mode, engine
         self.write = write
         self.duration = duration
         self.want_progress = progress
@@ -116,7 +117,7 @@ class Session:
 
     def start(self) -> "Session":
         global _current
-        _api.start(self.interval_ms, self.max_depth)
+        _api.start(self.interval_ms, self.max_depth, self.mode, self.engine)
         _current = self
         atexit.register(self.finish, "exit")
         os._exit = _exit_hook
