@@ -68,12 +68,88 @@ static inline uint32_t code_identity(const spw_layout *L, uint64_t code)
     return (uint32_t)(h ^ h >> 32);
 }
 
+/* The sampler thread's walks read through this log (sampler thread only: one static log,
+ * touched only in that mode): every load the walker makes, with the value it got. After
+ * the walk each is loaded again; if every value is the one the walk used, the walk's output
+ * is what a walk of the thread's state at that later moment gives — a stack that existed,
+ * whatever the thread did meanwhile. The top frame's instruction pointer is left out: it
+ * moves while the thread runs in that frame, and any value it had is a line of that same
+ * invocation. */
+#define SPP_LOG_CAP 65536u
+typedef struct read_log {
+    uint32_t n, overflow;
+    struct {
+        uint64_t addr, val;
+        uint32_t len;
+    } e[SPP_LOG_CAP];
+} read_log;
+static read_log g_log;
+
+static inline uint64_t log_value(const void *p, size_t len)
+{
+    uint64_t v = 0;
+    if (len <= 8) {
+        memcpy(&v, p, len);
+        return v;
+    }
+    const unsigned char *b = p; /* longer reads (names, line tables): a hash of the bytes */
+    v = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++) v = (v ^ b[i]) * 0x100000001b3ull;
+    return v;
+}
+
+static inline __attribute__((always_inline)) int spp_logged_read(void *ctx, uint64_t addr,
+                                                                 void *dst, size_t len)
+{
+    spp_live_read(NULL, addr, dst, len);
+    read_log *log = ctx;
+    if (log->n < SPP_LOG_CAP) {
+        log->e[log->n].addr = addr;
+        log->e[log->n].len = (uint32_t)len;
+        log->e[log->n].val = log_value(dst, len);
+        log->n++;
+    } else {
+        log->overflow = 1;
+    }
+    return 0;
+}
+
+/* Under the guard: 1 if every logged load still gives its value (see read_log). */
+static int log_still_holds(const read_log *log, const spw_layout *L, uint64_t tstate)
+{
+    if (log->overflow) return 0;
+    uint64_t skip = 0;
+    for (uint32_t i = 0; i < log->n; i++)
+        if (log->e[i].addr == tstate + L->tstate_current_frame) {
+            skip = log->e[i].val + L->frame_instr_ptr;
+            break;
+        }
+    unsigned char buf[256];
+    for (uint32_t i = 0; i < log->n; i++) {
+        const uint64_t addr = log->e[i].addr;
+        const uint32_t len = log->e[i].len;
+        if (addr == skip || len > sizeof buf) continue;
+        uint64_t v = 0;
+        if (len == 8) spp_live_read(NULL, addr, &v, 8);
+        else if (len == 4) spp_live_read(NULL, addr, &v, 4);
+        else if (len == 1) spp_live_read(NULL, addr, &v, 1);
+        else {
+            memcpy(buf, (const void *)(uintptr_t)addr, len);
+            v = log_value(buf, len);
+        }
+        if (v != log->e[i].val) return 0;
+    }
+    return 1;
+}
+
 typedef struct walk_job {
     const spp_target *t;
     spw_walk_args a;
     int tid;
     spp_ring *ring;  /* record the frames here (from ring->head + 1), or NULL */
     int recorded;    /* the frames are in the ring: 1 (0: no room, or no ring) */
+    read_log *log;   /* sampler thread: read through the log, then check it (consistent) */
+    int consistent;
     spw_walk_result *r;
 } walk_job;
 
@@ -96,7 +172,13 @@ static NOINLINE void walk_job_run(void *arg)
             return;
         }
     }
-    spw_walk_known(j->t->flavor, SPW_ARCH_HOST, &j->a, spp_live_read, NULL, j->r);
+    if (j->log) {
+        j->log->n = j->log->overflow = 0;
+        spw_walk_known(j->t->flavor, SPW_ARCH_HOST, &j->a, spp_logged_read, j->log, j->r);
+        j->consistent = log_still_holds(j->log, L, j->a.tstate);
+    } else {
+        spw_walk_known(j->t->flavor, SPW_ARCH_HOST, &j->a, spp_live_read, NULL, j->r);
+    }
     const uint32_t n = j->r->n_frames;
     if (!j->ring || j->r->status == SPW_WALK_DROPPED || spp_ring_free(j->ring) < 1u + n) return;
     spp_cell *const cells = j->ring->cells;
@@ -123,28 +205,32 @@ static NOINLINE void walk_job_run(void *arg)
 }
 
 /* The guarded walk; with `ring`, the frames are also recorded there (see walk_job_run) and
- * the return value says whether they were (0 when there was no room). */
+ * the return value says whether they were (0 when there was no room). With `consistent`
+ * (the sampler thread), the walk reads through the read log and says whether it held. */
 static int sample_walk(const spp_target *t, uint64_t tstate, int tid, spw_frame *frames,
-                       uint32_t max, spp_ring *ring, spw_walk_result *r)
+                       uint32_t max, spp_ring *ring, spw_walk_result *r, int *consistent)
 {
     walk_job j = { .t = t,
                    .a = { .layout = &t->layout, .code_type = t->code_type, .tstate = tstate,
                           .frames = frames, .max_frames = max,
                           .max_follow = SPP_FOLLOW_FACTOR * max },
-                   .tid = tid, .ring = ring, .recorded = 0, .r = r };
+                   .tid = tid, .ring = ring, .recorded = 0,
+                   .log = consistent ? &g_log : NULL, .consistent = 0, .r = r };
     if (spp_guarded(walk_job_run, &j) != 0) {
         r->status = SPW_WALK_DROPPED;
         r->reason = SPW_REASON_UNREADABLE;
         r->n_frames = 0;
+        if (consistent) *consistent = 1; /* a fault is a drop, not a torn walk */
         return 0;
     }
+    if (consistent) *consistent = j.consistent;
     return j.recorded;
 }
 
 void spp_sample_walk(const spp_target *t, uint64_t tstate, int tid, spw_frame *frames,
                      uint32_t max, spw_walk_result *r)
 {
-    sample_walk(t, tstate, tid, frames, max, NULL, r);
+    sample_walk(t, tstate, tid, frames, max, NULL, r, NULL);
 }
 
 typedef struct identity_job {
@@ -235,7 +321,7 @@ void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
                      uint64_t weight, uint64_t ts)
 {
     spw_walk_result r;
-    const int recorded = sample_walk(t, tstate, tid, s->scratch, s->depth, &s->ring, &r);
+    const int recorded = sample_walk(t, tstate, tid, s->scratch, s->depth, &s->ring, &r, NULL);
     publish(s, &r, recorded, -1, 0, weight, ts);
 }
 
@@ -256,8 +342,6 @@ static void top_run(void *arg)
     spp_live_read(NULL, j->tstate + L->tstate_current_frame, &t->frame, 8);
     if (!t->frame || !spw_addr_ok(L->arch, t->frame, L->frame_size, 8)) return;
     spp_live_read(NULL, t->frame + L->frame_instr_ptr, &t->instr, 8);
-    spp_live_read(NULL, t->frame + L->frame_executable, &t->code, 8);
-    spp_live_read(NULL, t->frame + L->frame_previous, &t->previous, 8);
 }
 
 int spp_thread_top(const spp_target *t, uint64_t tstate, spp_top *top)
@@ -269,37 +353,23 @@ int spp_thread_top(const spp_target *t, uint64_t tstate, spp_top *top)
     return 0;
 }
 
-/* The walk read a stack that existed if the top frame is the same one before and after:
- * the frames under it cannot change while it stays on top, and a frame popped and another
- * pushed at its address in between would show as a different code object or caller. Its
- * instruction pointer may move (the thread runs on in it): the walk read one of its values. */
-static int same_top(const spp_top *a, const spp_top *b)
-{
-    return a->frame == b->frame && a->code == b->code && a->previous == b->previous;
-}
-
 int spp_sample_concurrent(spp_slot *s, const spp_target *t, uint64_t weight, uint64_t ts,
                           uint32_t flags, spp_top *top)
 {
     const uint64_t tstate = __atomic_load_n(&s->tstate, __ATOMIC_RELAXED);
     spw_walk_result r;
-    int drop = SPP_DROP_TORN;
     for (int attempt = 0; attempt < SPP_TORN_TRIES; attempt++) {
-        spp_top before, after;
-        const int recorded = spp_thread_top(t, tstate, &before) == 0 &&
-            sample_walk(t, tstate, s->tid, s->scratch, s->depth, &s->ring, &r);
-        if (spp_thread_top(t, tstate, &after) != 0) {
-            drop = SPP_DROP_UNREADABLE;
-            break;
-        }
-        if (same_top(&before, &after)) {
+        int consistent = 0;
+        const int recorded =
+            sample_walk(t, tstate, s->tid, s->scratch, s->depth, &s->ring, &r, &consistent);
+        if (consistent) {
             publish(s, &r, recorded, -1, flags, weight, ts);
-            *top = after;
+            if (spp_thread_top(t, tstate, top) != 0) memset(top, 0, sizeof *top);
             return r.status != SPW_WALK_DROPPED && recorded;
         }
         count_add(&s->counts.retries, 1);
     }
-    publish(s, &r, 0, drop, 0, weight, ts);
+    publish(s, &r, 0, SPP_DROP_TORN, 0, weight, ts);
     return 0;
 }
 

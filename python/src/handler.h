@@ -35,15 +35,15 @@ static inline uint64_t spp_weight_at(spp_slot *s, uint64_t now, uint64_t interva
 }
 
 /* The sampler thread's samples of another thread (sampler.c). spp_thread_top reads the
- * thread's top frame: its address, instruction pointer, code object and caller (guarded;
- * -1 if unreadable). spp_sample_concurrent walks the slot's thread while it runs: the top
- * is read before and after the walk, and a walk during which a different frame came on top
- * is retried (SPP_TORN_TRIES walks in all), then dropped as torn; returns 1 when a stack
- * was recorded, with the top read after it. spp_sample_repeat records "the same stack as
- * the last one" (the thread did not run). */
+ * thread's top frame and its instruction pointer (guarded; -1 if unreadable).
+ * spp_sample_concurrent walks the slot's thread while it runs, through a log of every load
+ * that is checked again after the walk (handler.c, read_log): a walk whose memory changed
+ * under it is retried (SPP_TORN_TRIES walks in all), then dropped as torn; returns 1 when a
+ * stack was recorded, with the top read after it. spp_sample_repeat records "the same stack
+ * as the last one" (the thread did not run). */
 #define SPP_TORN_TRIES 3
 typedef struct spp_top {
-    uint64_t frame, instr, code, previous;
+    uint64_t frame, instr;
 } spp_top;
 int spp_thread_top(const spp_target *t, uint64_t tstate, spp_top *top);
 int spp_sample_concurrent(spp_slot *s, const spp_target *t, uint64_t weight, uint64_t ts,

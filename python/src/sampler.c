@@ -5,9 +5,8 @@
  * In a free-threaded process another thread's frames can be read with plain loads at any
  * time; the core walker validates every pointer anyway, and the fault guard turns a fault
  * into a dropped sample. What is new is tearing: the thread may push or pop frames during
- * the walk. spp_sample_concurrent (handler.c) reads the top frame and its instruction
- * pointer before and after each walk and retries a walk during which they moved, then drops
- * it as `torn`.
+ * the walk. spp_sample_concurrent (handler.c) logs every load of a walk and loads each again
+ * after it; a walk whose memory changed under it is retried, then dropped as `torn`.
  *
  * Weights: in cpu mode, the whole intervals of the thread's CPU clock since its last sample
  * (the signal engines' rule, spp_weight_at); in wall mode, the ticks since the last one,

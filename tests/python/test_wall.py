@@ -1,0 +1,177 @@
+"""The sampler thread (python/src/sampler.c): wall-clock profiles, its CPU mode, idle
+threads reused without a walk, and the torn-stack oracle."""
+import os
+import threading
+import time
+
+import pytest
+
+import spprof
+from conftest import run_threads, spin
+from spprof import _native
+
+
+def _leaf_names(p, thread_name):
+    out = {}
+    for r in p.stacks:
+        if r.thread_name == thread_name and r.frames:
+            key = tuple(f.function for f in r.frames[:2])
+            out[key] = out.get(key, 0) + r.count
+    return out
+
+
+def test_sleeping_threads_appear_in_wall_mode_only():
+    def sleeper():
+        time.sleep(1.0)
+
+    spprof.start(interval_ms=10, mode="wall")
+    ts = [threading.Thread(target=sleeper, name=f"sleeper-{i}") for i in range(3)]
+    run_threads_named(ts)
+    p = spprof.stop()
+    assert p.mode == "wall" and p.stats["timer"] == "sampler" and p.stats["mode"] == "wall"
+    by = {t.name: n for t, n in p.samples_by_thread().items()}
+    for i in range(3):
+        n = by.get(f"sleeper-{i}", 0)
+        assert 85 <= n <= 110, by  # 1 s at 10 ms: 100 ticks
+        leaves = _leaf_names(p, f"sleeper-{i}")
+        idle = sum(c for k, c in leaves.items() if k[0] == "<idle>" and k[1].endswith("sleeper"))
+        assert idle >= 0.9 * n, leaves  # waiting, not running, in sleeper()
+    # idle samples can be left out
+    v = p.view(idle=False)
+    assert v.total <= p.total_samples - 250
+    # the same threads under CPU sampling: next to nothing
+    spprof.start(interval_ms=10)
+    ts = [threading.Thread(target=sleeper, name=f"cpu-sleeper-{i}") for i in range(3)]
+    run_threads_named(ts)
+    q = spprof.stop()
+    assert sum(n for t, n in q.samples_by_thread().items()
+               if t.name.startswith("cpu-sleeper")) <= 3
+
+
+def run_threads_named(ts):
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+def test_wall_mode_counts_busy_threads_by_elapsed_time():
+    spprof.start(interval_ms=5, mode="wall")
+    out = {}
+    t0 = time.monotonic()
+    run_threads([lambda i=i: out.__setitem__(i, spin(0.3)) for i in range(2)])
+    elapsed = time.monotonic() - t0
+    p = spprof.stop()
+    st = p.stats
+    assert st["samples_captured"] + st["samples_dropped"] == st["timer_expirations"]
+    ticks = elapsed / 0.005
+    workers = [n for t, n in p.samples_by_thread().items() if t.name != "MainThread"]
+    assert len(workers) == 2 and all(0.7 * ticks <= n <= 1.2 * ticks for n in workers), \
+        (workers, ticks)
+
+
+def test_sampler_engine_in_cpu_mode_weighs_by_cpu_time():
+    cpu = {}
+
+    def make(i):
+        def body():
+            cpu[i] = spin(0.4)
+        return body
+
+    spprof.start(interval_ms=1, engine="sampler")
+    run_threads([make(i) for i in range(4)])
+    p = spprof.stop()
+    assert p.mode == "cpu" and p.stats["timer"] == "sampler"
+    per = sorted(n for t, n in p.samples_by_thread().items() if t.name != "MainThread")
+    want = sorted(round(c * 1000) for c in cpu.values())
+    assert len(per) == 4
+    for got, exp in zip(per, want):
+        assert abs(got - exp) <= 0.1 * exp + 5, (per, want)
+
+
+def test_idle_threads_reuse_their_last_stack():
+    stop = threading.Event()
+    ts = [threading.Thread(target=stop.wait, name=f"idle-{i}", daemon=True) for i in range(200)]
+    for t in ts:
+        t.start()
+    try:
+        spprof.start(interval_ms=10, mode="wall")
+        time.sleep(0.6)
+        p = spprof.stop()
+    finally:
+        stop.set()
+    st = p.stats
+    idle = sum(n for t, n in p.samples_by_thread().items() if t.name.startswith("idle-"))
+    assert idle >= 200 * 40, idle
+    # all but each thread's first sample (and a few taken as it went to sleep) reuse
+    assert st["samples_reused"] >= 0.9 * idle, st
+    per_tick_us = st["sampler_cpu_ns"] / max(1, st["sampler_ticks"]) / 1000
+    print(f"sampler: {per_tick_us:.0f} us of CPU per tick with 200 idle threads")
+
+
+def test_mode_and_engine_errors():
+    with pytest.raises(ValueError, match="mode must be"):
+        spprof.start(mode="elapsed")
+    with pytest.raises(ValueError, match="engine must be"):
+        spprof.start(engine="timer")
+    with pytest.raises(ValueError, match="needs engine='sampler'"):
+        spprof.start(mode="wall", engine="signal")
+    assert not spprof.is_active()
+
+
+# ---- the torn-stack oracle ----------------------------------------------------------------
+# Threads run through a known call graph, many calls and returns per microsecond. Every true
+# stack is a path of the graph from g0; a stack stitched from two moments (a torn walk that
+# went unnoticed) has a caller -> callee pair that is not an edge.
+EDGES = {0: (1, 2), 1: (3,), 2: (3, 4), 3: (5,), 4: (5, 6), 5: (7,), 6: (7,), 7: ()}
+
+
+def _graph():
+    ns = {}
+    for i, callees in EDGES.items():
+        body = "".join(f"        g{j}(n - 1)\n" for j in callees) or "        pass\n"
+        exec(f"def g{i}(n):\n    if n > 0:\n{body}", ns)
+    return ns
+
+
+def oracle_run(seconds, interval_ns, threads=4):
+    ns = _graph()
+    stop = threading.Event()
+
+    def run():
+        g0 = ns["g0"]
+        while not stop.is_set():
+            g0(6)
+
+    ts = [threading.Thread(target=run, name=f"graph-{i}") for i in range(threads)]
+    _native._start(interval_ns, "sampler", 0, 0, "cpu")
+    for t in ts:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in ts:
+        t.join()
+    p = spprof.Profile._from_native(_native._stop(), _native.stats(), interval_ns / 1e6)
+    impossible = total = 0
+    for r in p.stacks:
+        chain = [int(f.function[1:]) for f in r.frames
+                 if f.function[:1] == "g" and f.function[1:].isdigit() and f.file == "<string>"]
+        if not chain:
+            continue
+        total += r.count
+        ok = chain[-1] == 0 and all(chain[k] in EDGES[chain[k + 1]]
+                                    for k in range(len(chain) - 1))
+        if not ok:
+            impossible += r.count
+    return p, total, impossible
+
+
+def test_no_impossible_stack_from_a_fast_call_graph():
+    p, total, impossible = oracle_run(3.0, 50_000)
+    st = p.stats
+    torn = st["dropped_by_reason"]["torn"]
+    print(f"oracle: {total:,} samples in the graph, {impossible} impossible, {torn:,} torn "
+          f"({100 * torn / max(1, st['timer_expirations']):.2f} %), "
+          f"{st['walk_retries']:,} retries")
+    assert total >= 10_000, st
+    assert impossible == 0
