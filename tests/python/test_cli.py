@@ -317,3 +317,26 @@ def test_every_example_in_docs_cli_runs(tmp_path):
         for word in line.split():
             if word.startswith(("profile.", "diff.", "before.", "after.")):
                 assert (tmp_path / word).stat().st_size > 0, (line, word)
+
+
+def test_wall_mode_shows_waiting_threads(tmp_path):
+    waits = os.path.join(PROGRAMS, "waits.py")
+    out = tmp_path / "w.spprof"
+    r = spprof_cmd("run", "--mode", "wall", "-o", str(out), waits)
+    assert r.returncode == 0, r.stderr
+    assert "of wall-clock time" in r.stderr
+    p = spprof.Profile.load(out)
+    assert p.mode == "wall"
+    by = {t.name: n for t, n in p.samples_by_thread().items()}
+    for name in ("sleeper", "lock-waiter", "queue-waiter", "worker"):
+        assert 70 <= by.get(name, 0) <= 130, by  # 1 s at 100 Hz each
+    idle = {r.thread_name for r in p.stacks if r.frames and r.frames[0].function == "<idle>"}
+    assert {"sleeper", "lock-waiter", "queue-waiter"} <= idle, idle
+    # --no-idle leaves the waiting out; in cpu mode the waiters have next to no samples
+    r = spprof_cmd("run", "--mode", "wall", "--no-idle", "-f", "collapsed", "-o",
+                   str(tmp_path / "w.txt"), waits)
+    assert r.returncode == 0 and "<idle>" not in (tmp_path / "w.txt").read_text()
+    r = spprof_cmd("run", "-o", str(out), waits)
+    p = spprof.Profile.load(out)
+    by = {t.name: n for t, n in p.samples_by_thread().items()}
+    assert by.get("worker", 0) >= 70 and by.get("sleeper", 0) <= 3, by
