@@ -32,89 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "spwalk.h"
 #include "threads.h"
 
-#define REC_THREADS_MAX 4096u       /* later threads share "<other threads>" */
-#define REC_FRAMES_MAX (1u << 16)   /* distinct (function, file, line) */
-#define REC_STACKS_MAX (1u << 17)   /* distinct (thread, stack) */
-#define REC_IDS_MAX (1u << 22)      /* frame indices over all stacks */
-#define REC_TEXT_MAX (8u << 20)     /* bytes of function and file names */
-#define REC_SYMS (1u << 16)         /* (code, lasti) cache slots, emptied when half full */
-#define PC_LINE 4096u               /* page cache: bytes per line (never more than a page) */
-#define PC_SLOTS 1024u
-#define TRUNC_ID UINT32_MAX         /* <truncated> in a stack key */
-#define NO_FRAME (UINT32_MAX - 1)
-
-typedef struct rec_thread {
-    uint64_t ident, native, last_tick, other; /* other: samples that found no room */
-    char name[64];
-} rec_thread;
-
-typedef struct rec_frame {
-    uint32_t function, file; /* offsets into text */
-    int32_t line;
-} rec_frame;
-
-typedef struct rec_stack {
-    uint64_t hash, count;
-    uint32_t thread, first, n; /* ids[first, first + n) */
-} rec_stack;
-
-typedef struct rec_sym {
-    uint64_t code, qualname, filename, linetable;
-    uint32_t lasti, frame;
-    int32_t first_line;
-    uint32_t used;
-} rec_sym;
-
-typedef struct pc_tag {
-    uint64_t page, gen;
-    int ok;
-} pc_tag;
-
-typedef struct pcache {
-    sw_remote *remote;
-    uint64_t gen;
-    pc_tag tags[PC_SLOTS];
-    uint8_t data[PC_SLOTS][PC_LINE];
-} pcache;
-
-/* Every table at its full size, in one zeroed allocation: the kernel hands it out as
- * untouched pages, so a table costs memory only as far as it is used. */
-typedef struct rec {
-    pid_t pid;
-    int nonblocking;
-    sw_python py;
-    spw_layout layout;
-    sw_remote remote;
-    pcache pc;
-    spw_frame walk[SW_DEPTH];
-    uint32_t key[SW_DEPTH + 1]; /* frame ids of the stack being added */
-    spw_symbol sym;
-
-    /* Hash indexes hold an entry's index + 1 (0: empty), linear probing. */
-    rec_thread threads[REC_THREADS_MAX + 1]; /* the last may be "<other threads>" */
-    uint32_t n_threads, other_thread, thread_index[2 * REC_THREADS_MAX];
-    rec_frame frames[REC_FRAMES_MAX];
-    uint32_t n_frames, frame_index[2 * REC_FRAMES_MAX];
-    char text[REC_TEXT_MAX];
-    size_t text_len;
-    rec_stack stacks[REC_STACKS_MAX];
-    uint32_t n_stacks, stack_index[2 * REC_STACKS_MAX];
-    uint32_t ids[REC_IDS_MAX];
-    size_t n_ids;
-    rec_sym syms[REC_SYMS];
-    uint32_t n_syms;
-
-    uint64_t ticks, ticks_late, ticks_failed, list_errors;
-    uint64_t captured, dropped, by_reason[SPW_REASON_COUNT_], truncated, empty, sym_errors;
-    uint64_t other_threads, other_stacks;
-    int used_trunc, exited;
-    double t_start, cpu_start, tick_total, tick_max;
-    char last_error[sizeof(((sw_err *)0)->msg)];
-} rec;
-
+#include "record.h"
 static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig)
@@ -123,7 +43,7 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-static double now_s(void)
+double rec_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -131,7 +51,7 @@ static double now_s(void)
 }
 
 /* CPU time this process used, user and system. */
-static double cpu_s(void)
+double rec_cpu_s(void)
 {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
@@ -204,7 +124,7 @@ static ssize_t read_proc(const char *path, char *buf, size_t cap)
     return n;
 }
 
-static void thread_name(pid_t pid, uint64_t tid, char *buf, size_t cap)
+void rec_thread_name(pid_t pid, uint64_t tid, char *buf, size_t cap)
 {
     char path[96];
     snprintf(path, sizeof path, "/proc/%d/task/%llu/comm", (int)pid, (unsigned long long)tid);
@@ -239,7 +159,7 @@ static uint32_t thread_of(rec *r, const spw_thread_info *ti)
     t->ident = ti->thread_id;
     t->native = ti->native_thread_id;
     t->last_tick = r->ticks;
-    thread_name(r->pid, t->native, t->name, sizeof t->name);
+    rec_thread_name(r->pid, t->native, t->name, sizeof t->name);
     r->thread_index[s] = ++r->n_threads;
     return r->n_threads - 1;
 }
@@ -398,7 +318,7 @@ static int tick(rec *r)
 {
     sw_stopper st;
     sw_err e;
-    const double t0 = now_s();
+    const double t0 = rec_now_s();
     if (!r->nonblocking && sw_stop(&st, r->pid, &e) != 0) {
         if (target_gone(r->pid)) return 1;
         r->ticks_failed++;
@@ -415,123 +335,11 @@ static int tick(rec *r)
     spw_threads_begin(&it, &r->layout, &rd, r->py.runtime);
     while (spw_threads_next(&it, &ti)) sample(r, &rd, &ti);
     if (!r->nonblocking) sw_resume(&st);
-    const double dt = now_s() - t0;
+    const double dt = rec_now_s() - t0;
     r->tick_total += dt;
     if (dt > r->tick_max) r->tick_max = dt;
     if (spw_threads_status_of(&it) != SPW_THREADS_DONE) r->list_errors++;
     return r->remote.gone || (r->remote.first_errno && target_gone(r->pid));
-}
-
-/* ---- the document ------------------------------------------------------------------ */
-static void put_str(sw_buf *b, const char *s)
-{
-    sw_json_string(b, s, strlen(s));
-}
-
-static void put_stats(rec *r, sw_buf *b, double rate, int final)
-{
-    const struct {
-        const char *name;
-        uint64_t n;
-    } counts[] = {
-        { "ticks", r->ticks }, { "ticks_late", r->ticks_late },
-        { "ticks_failed", r->ticks_failed }, { "thread_list_errors", r->list_errors },
-        { "samples_captured", r->captured }, { "samples_dropped", r->dropped },
-        { "samples_truncated", r->truncated }, { "samples_empty", r->empty },
-        { "symbolize_errors", r->sym_errors }, { "samples_other_threads", r->other_threads },
-        { "samples_other_stacks", r->other_stacks },
-    };
-    char version[32];
-    sw_version_string(r->layout.py_version, version, sizeof version);
-    const double cpu = cpu_s(), per_tick = r->ticks ? 1e6 / (double)r->ticks : 0;
-    sw_buf_printf(b, "{\"timer\":\"spwalk-record\",\"final\":%s,\"pid\":%d,\"python\":\"%s\","
-                     "\"free_threaded\":%s,\"nonblocking\":%s,\"rate_hz\":%.9g,"
-                     "\"target_exited\":%s",
-                  final ? "true" : "false", (int)r->pid, version,
-                  r->layout.free_threaded ? "true" : "false", r->nonblocking ? "true" : "false",
-                  rate, r->exited ? "true" : "false");
-    for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
-        sw_buf_printf(b, ",\"%s\":%llu", counts[i].name, (unsigned long long)counts[i].n);
-    sw_buf_printf(b, ",\"dropped_by_reason\":{\"cycle\":%llu,\"invalid_frame\":%llu,"
-                     "\"invalid_code\":%llu,\"unreadable\":%llu},\"limits\":{\"threads\":%u,"
-                     "\"frames\":%u,\"stacks\":%u,\"stack_frames\":%u,\"name_bytes\":%u},"
-                     "\"tick_us_mean\":%.1f,\"tick_us_max\":%.1f,\"tick_cpu_us_mean\":%.1f,"
-                     "\"cpu_s\":%.6f,\"last_error\":",
-                  (unsigned long long)r->by_reason[SPW_REASON_CYCLE],
-                  (unsigned long long)r->by_reason[SPW_REASON_INVALID_FRAME],
-                  (unsigned long long)r->by_reason[SPW_REASON_INVALID_CODE],
-                  (unsigned long long)r->by_reason[SPW_REASON_UNREADABLE], REC_THREADS_MAX,
-                  REC_FRAMES_MAX, REC_STACKS_MAX, REC_IDS_MAX, REC_TEXT_MAX,
-                  r->tick_total * per_tick, r->tick_max * 1e6, (cpu - r->cpu_start) * per_tick,
-                  cpu);
-    if (r->last_error[0]) put_str(b, r->last_error);
-    else sw_buf_puts(b, "null");
-    sw_buf_puts(b, "}");
-}
-
-/* The whole profile so far as one line of JSON (Profile.from_dict() reads it). */
-static void document(rec *r, sw_buf *b, double rate, int final)
-{
-    char cwd[4096], link[64];
-    snprintf(link, sizeof link, "/proc/%d/cwd", (int)r->pid);
-    ssize_t n = readlink(link, cwd, sizeof cwd - 1);
-    cwd[n > 0 ? n : 0] = '\0';
-    for (uint32_t i = 0; i < r->n_threads; i++) /* a name may change while a thread runs */
-        if (r->threads[i].last_tick == r->ticks && !r->exited)
-            thread_name(r->pid, r->threads[i].native, r->threads[i].name,
-                        sizeof r->threads[i].name);
-
-    b->len = 0;
-    sw_buf_printf(b, "{\"format\":\"spprof-profile\",\"version\":1,\"mode\":\"wall\","
-                     "\"interval_ms\":%.9g,\"duration_s\":%.6f,\"stats\":",
-                  1000.0 / rate, now_s() - r->t_start);
-    put_stats(r, b, rate, final);
-    sw_buf_puts(b, ",\"path_roots\":[");
-    if (cwd[0] == '/') put_str(b, cwd);
-    sw_buf_puts(b, "],\"threads\":[");
-    /* "<other threads>", when there is one, is the last: REC_THREADS_MAX == n_threads. */
-    const uint32_t nt = r->n_threads + (r->other_thread != UINT32_MAX);
-    for (uint32_t i = 0; i < nt; i++) {
-        const rec_thread *t = &r->threads[i];
-        sw_buf_printf(b, "%s[%llu,%llu,", i ? "," : "", (unsigned long long)t->ident,
-                      (unsigned long long)t->native);
-        put_str(b, t->name);
-        sw_buf_printf(b, ",%d]", (int)r->pid);
-    }
-    sw_buf_puts(b, "],\"frames\":[");
-    for (uint32_t i = 0; i < r->n_frames; i++) {
-        sw_buf_puts(b, i ? ",[" : "[");
-        put_str(b, r->text + r->frames[i].function);
-        sw_buf_puts(b, ",");
-        put_str(b, r->text + r->frames[i].file);
-        sw_buf_printf(b, ",%d]", (int)r->frames[i].line);
-    }
-    /* The pseudo-frames follow the real ones: <truncated>, then <other stacks>. */
-    const uint32_t trunc_at = r->n_frames, other_at = r->n_frames + (uint32_t)r->used_trunc;
-    if (r->used_trunc) sw_buf_printf(b, "%s[\"<truncated>\",\"\",-1]", r->n_frames ? "," : "");
-    if (r->other_stacks)
-        sw_buf_printf(b, "%s[\"<other stacks>\",\"\",-1]", other_at ? "," : "");
-    sw_buf_puts(b, "],\"stacks\":[");
-    int first = 1;
-    for (uint32_t i = 0; i < r->n_stacks; i++) {
-        const rec_stack *s = &r->stacks[i];
-        sw_buf_printf(b, "%s[%u,[", first ? "" : ",", s->thread);
-        for (uint32_t k = 0; k < s->n; k++) {
-            uint32_t id = r->ids[s->first + k];
-            sw_buf_printf(b, "%s%u", k ? "," : "", id == TRUNC_ID ? trunc_at : id);
-        }
-        sw_buf_printf(b, "],%llu]", (unsigned long long)s->count);
-        first = 0;
-    }
-    for (uint32_t i = 0; i < nt; i++) {
-        const rec_thread *t = &r->threads[i];
-        if (t->other) {
-            sw_buf_printf(b, "%s[%u,[%u],%llu]", first ? "" : ",", i, other_at,
-                          (unsigned long long)t->other);
-            first = 0;
-        }
-    }
-    sw_buf_puts(b, "]}\n");
 }
 
 static int write_all(int fd, const sw_buf *b)
@@ -558,7 +366,7 @@ static int record_loop(rec *r, const sw_record_opts *o, int out_fd, sw_err *e)
     sw_buf doc = { 0 };
     int rc = 0;
     while (!g_stop) {
-        double now = now_s();
+        double now = rec_now_s();
         const double until = deadline && next >= deadline ? deadline : next;
         if (until > now) {
             /* SIGINT and SIGTERM are blocked except here: one that arrives during a tick
@@ -578,8 +386,8 @@ static int record_loop(rec *r, const sw_record_opts *o, int out_fd, sw_err *e)
             break;
         }
         next += interval;
-        if (o->every_s > 0 && (now = now_s()) >= next_doc) {
-            document(r, &doc, o->rate_hz, 0);
+        if (o->every_s > 0 && (now = rec_now_s()) >= next_doc) {
+            rec_document(r, &doc, o->rate_hz, 0);
             if (write_all(out_fd, &doc)) {
                 rc = sw_fail(e, "cannot write the profile: %s", strerror(errno));
                 break;
@@ -653,10 +461,10 @@ int sw_record(const sw_record_opts *o, sw_err *e)
     r->remote.pid = o->pid;
     r->pc.remote = &r->remote;
     r->other_thread = UINT32_MAX;
-    r->t_start = now_s();
-    r->cpu_start = cpu_s();
+    r->t_start = rec_now_s();
+    r->cpu_start = rec_cpu_s();
     if (record_loop(r, o, out_fd, e)) goto done;
-    document(r, &doc, o->rate_hz, 1);
+    rec_document(r, &doc, o->rate_hz, 1);
     if (out_fd < 0) {
         if (sw_write_file(o->output, doc.data, doc.len, e)) goto done;
     } else if (write_all(out_fd, &doc)) {
@@ -665,7 +473,7 @@ int sw_record(const sw_record_opts *o, sw_err *e)
     }
     fprintf(stderr, "spwalk: recorded process %d for %.1f s: %llu samples of %u threads in "
                     "%llu ticks (%llu late), %llu dropped%s\n",
-            (int)o->pid, now_s() - r->t_start, (unsigned long long)r->captured, r->n_threads,
+            (int)o->pid, rec_now_s() - r->t_start, (unsigned long long)r->captured, r->n_threads,
             (unsigned long long)r->ticks, (unsigned long long)r->ticks_late,
             (unsigned long long)r->dropped, r->exited ? "; the target exited" : "");
     rc = 0;
