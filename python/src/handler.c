@@ -11,6 +11,7 @@
 #include "handler.h"
 #include "guard.h"
 #include "live_reader.h"
+#include "read_log.h"
 #include "session.h"
 #include "timers.h"
 #include "walk_body.h"
@@ -68,78 +69,18 @@ static inline uint32_t code_identity(const spw_layout *L, uint64_t code)
     return (uint32_t)(h ^ h >> 32);
 }
 
-/* The sampler thread's walks read through this log (sampler thread only: one static log,
- * touched only in that mode): every load the walker makes, with the value it got. After
- * the walk each is loaded again; if every value is the one the walk used, the walk's output
- * is what a walk of the thread's state at that later moment gives — a stack that existed,
- * whatever the thread did meanwhile. The top frame's instruction pointer is left out: it
- * moves while the thread runs in that frame, and any value it had is a line of that same
- * invocation. */
+/* The sampler thread's walks read through a log (core/read_log.h) that is checked again
+ * after the walk: sampler thread only, so one static log, touched only in that mode. */
 #define SPP_LOG_CAP 65536u
-typedef struct read_log {
-    uint32_t n, overflow;
-    struct {
-        uint64_t addr, val;
-        uint32_t len;
-    } e[SPP_LOG_CAP];
-} read_log;
-static read_log g_log;
-
-static inline uint64_t log_value(const void *p, size_t len)
-{
-    uint64_t v = 0;
-    if (len <= 8) {
-        memcpy(&v, p, len);
-        return v;
-    }
-    const unsigned char *b = p; /* longer reads (names, line tables): a hash of the bytes */
-    v = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++) v = (v ^ b[i]) * 0x100000001b3ull;
-    return v;
-}
+static spw_read_entry g_log_entries[SPP_LOG_CAP];
+static spw_read_log g_log = { g_log_entries, SPP_LOG_CAP, 0, 0 };
 
 static inline __attribute__((always_inline)) int spp_logged_read(void *ctx, uint64_t addr,
                                                                  void *dst, size_t len)
 {
     spp_live_read(NULL, addr, dst, len);
-    read_log *log = ctx;
-    if (log->n < SPP_LOG_CAP) {
-        log->e[log->n].addr = addr;
-        log->e[log->n].len = (uint32_t)len;
-        log->e[log->n].val = log_value(dst, len);
-        log->n++;
-    } else {
-        log->overflow = 1;
-    }
+    spw_read_log_add(ctx, addr, dst, len);
     return 0;
-}
-
-/* Under the guard: 1 if every logged load still gives its value (see read_log). */
-static int log_still_holds(const read_log *log, const spw_layout *L, uint64_t tstate)
-{
-    if (log->overflow) return 0;
-    uint64_t skip = 0;
-    for (uint32_t i = 0; i < log->n; i++)
-        if (log->e[i].addr == tstate + L->tstate_current_frame) {
-            skip = log->e[i].val + L->frame_instr_ptr;
-            break;
-        }
-    unsigned char buf[256];
-    for (uint32_t i = 0; i < log->n; i++) {
-        const uint64_t addr = log->e[i].addr;
-        const uint32_t len = log->e[i].len;
-        if (addr == skip || len > sizeof buf) continue;
-        uint64_t v = 0;
-        if (len == 8) spp_live_read(NULL, addr, &v, 8);
-        else if (len == 4) spp_live_read(NULL, addr, &v, 4);
-        else if (len == 1) spp_live_read(NULL, addr, &v, 1);
-        else {
-            memcpy(buf, (const void *)(uintptr_t)addr, len);
-            v = log_value(buf, len);
-        }
-        if (v != log->e[i].val) return 0;
-    }
-    return 1;
 }
 
 typedef struct walk_job {
@@ -148,7 +89,7 @@ typedef struct walk_job {
     int tid;
     spp_ring *ring;  /* record the frames here (from ring->head + 1), or NULL */
     int recorded;    /* the frames are in the ring: 1 (0: no room, or no ring) */
-    read_log *log;   /* sampler thread: read through the log, then check it (consistent) */
+    spw_read_log *log; /* sampler thread: read through the log, then check it (consistent) */
     int consistent;
     spw_walk_result *r;
 } walk_job;
@@ -173,9 +114,10 @@ static NOINLINE void walk_job_run(void *arg)
         }
     }
     if (j->log) {
-        j->log->n = j->log->overflow = 0;
+        spw_read_log_reset(j->log);
         spw_walk_known(j->t->flavor, SPW_ARCH_HOST, &j->a, spp_logged_read, j->log, j->r);
-        j->consistent = log_still_holds(j->log, L, j->a.tstate);
+        j->consistent = spw_read_log_holds(j->log, spp_live_read, NULL,
+                                           spw_read_log_top_instr(j->log, L, j->a.tstate));
     } else {
         spw_walk_known(j->t->flavor, SPW_ARCH_HOST, &j->a, spp_live_read, NULL, j->r);
     }
