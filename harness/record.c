@@ -266,13 +266,50 @@ static int stack_add(rec *r, uint32_t t, const uint32_t *key, uint32_t n)
 }
 
 /* ---- a tick ------------------------------------------------------------------------ */
-static void sample(rec *r, const spw_reader *rd, const spw_thread_info *ti)
+/* Through the page cache, logging every load (read_log.h). */
+static int logged_read(void *ctx, uint64_t addr, void *dst, size_t len)
 {
-    /* The walk dump makes (render.c). */
+    rec *r = ctx;
+    const int rc = pc_read(&r->pc, addr, dst, len);
+    if (rc == 0) spw_read_log_add(&r->log, addr, dst, len);
+    return rc;
+}
+
+/* The walk dump makes (render.c). While the target runs (the default) a walk may meet
+ * frames pushed and popped under it: every load it made is checked again against fresh
+ * pages (the cache emptied), and a walk whose memory changed is retried, REC_TORN_TRIES walks
+ * in all, then counted as torn (core/read_log.h explains why that check is exact). */
+static int walk_thread(rec *r, const spw_reader *rd, const spw_thread_info *ti,
+                       spw_walk_result *res)
+{
     spw_walk_args a = { .layout = &r->layout, .code_type = r->py.code_type,
                         .tstate = ti->tstate, .frames = r->walk, .max_frames = SW_DEPTH };
+    if (!r->nonblocking) {
+        spw_walk(&a, rd, res);
+        return 0;
+    }
+    const spw_reader logged = { logged_read, r };
+    for (int attempt = 0; attempt < REC_TORN_TRIES; attempt++) {
+        if (attempt) r->pc.gen++; /* walk what the target holds now */
+        spw_read_log_reset(&r->log);
+        spw_walk(&a, &logged, res);
+        r->pc.gen++;
+        if (spw_read_log_holds(&r->log, pc_read, &r->pc,
+                               spw_read_log_top_instr(&r->log, &r->layout, ti->tstate)))
+            return 0;
+        r->retries++;
+    }
+    return -1;
+}
+
+static void sample(rec *r, const spw_reader *rd, const spw_thread_info *ti)
+{
     spw_walk_result res;
-    spw_walk(&a, rd, &res);
+    if (walk_thread(r, rd, ti, &res) != 0) {
+        r->dropped++;
+        r->torn++;
+        return;
+    }
     if (res.status == SPW_WALK_DROPPED) {
         r->dropped++;
         r->by_reason[res.reason < SPW_REASON_COUNT_ ? res.reason : SPW_REASON_UNREADABLE]++;
@@ -433,6 +470,7 @@ int sw_record(const sw_record_opts *o, sw_err *e)
     struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term, old_pipe;
 
     if (!r) return sw_fail(e, "out of memory");
+    r->log = (spw_read_log){ r->log_entries, REC_LOG_CAP, 0, 0 };
     if (open_output(o, &out_fd, e)) {
         free(r);
         return -1;

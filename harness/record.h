@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include "read_log.h"
 #include "spwalk.h"
 
 #define REC_THREADS_MAX 4096u       /* later threads share "<other threads>" */
@@ -19,6 +20,8 @@
 #define PC_SLOTS 1024u
 #define TRUNC_ID UINT32_MAX         /* <truncated> in a stack key */
 #define NO_FRAME (UINT32_MAX - 1)
+#define REC_TORN_TRIES 3            /* walks of a thread per tick whose memory moved */
+#define REC_LOG_CAP 65536u          /* loads one walk may make and still be checked */
 
 typedef struct rec_thread {
     uint64_t ident, native, last_tick, other; /* other: samples that found no room */
@@ -84,6 +87,9 @@ typedef struct rec {
     uint64_t ticks, ticks_late, ticks_failed, list_errors;
     uint64_t captured, dropped, by_reason[SPW_REASON_COUNT_], truncated, empty, sym_errors;
     uint64_t other_threads, other_stacks;
+    uint64_t torn, retries;               /* walks whose memory moved under them */
+    spw_read_entry log_entries[REC_LOG_CAP];
+    spw_read_log log;                     /* the loads of the walk being checked */
     int used_trunc, exited;
     double t_start, cpu_start, tick_total, tick_max;
     char last_error[sizeof(((sw_err *)0)->msg)];

@@ -38,14 +38,16 @@ static void put_stats(rec *r, sw_buf *b, double rate, int final)
     for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
         sw_buf_printf(b, ",\"%s\":%llu", counts[i].name, (unsigned long long)counts[i].n);
     sw_buf_printf(b, ",\"dropped_by_reason\":{\"cycle\":%llu,\"invalid_frame\":%llu,"
-                     "\"invalid_code\":%llu,\"unreadable\":%llu},\"limits\":{\"threads\":%u,"
+                     "\"invalid_code\":%llu,\"unreadable\":%llu,\"torn\":%llu},\"walk_retries\":%llu,"
+                     "\"limits\":{\"threads\":%u,"
                      "\"frames\":%u,\"stacks\":%u,\"stack_frames\":%u,\"name_bytes\":%u},"
                      "\"tick_us_mean\":%.1f,\"tick_us_max\":%.1f,\"tick_cpu_us_mean\":%.1f,"
                      "\"cpu_s\":%.6f,\"last_error\":",
                   (unsigned long long)r->by_reason[SPW_REASON_CYCLE],
                   (unsigned long long)r->by_reason[SPW_REASON_INVALID_FRAME],
                   (unsigned long long)r->by_reason[SPW_REASON_INVALID_CODE],
-                  (unsigned long long)r->by_reason[SPW_REASON_UNREADABLE], REC_THREADS_MAX,
+                  (unsigned long long)r->by_reason[SPW_REASON_UNREADABLE],
+                  (unsigned long long)r->torn, (unsigned long long)r->retries, REC_THREADS_MAX,
                   REC_FRAMES_MAX, REC_STACKS_MAX, REC_IDS_MAX, REC_TEXT_MAX,
                   r->tick_total * per_tick, r->tick_max * 1e6, (cpu - r->cpu_start) * per_tick,
                   cpu);

@@ -20,7 +20,7 @@ static const char USAGE[] =
     "usage: spwalk capture --pid PID -o FILE|- [--nonblocking]\n"
     "       spwalk dump --pid PID [--json] [--nonblocking]\n"
     "       spwalk record --pid PID [--duration S] [--rate HZ] [-o FILE|-] [--every S]\n"
-    "                     [--nonblocking]\n"
+    "                     [--blocking]\n"
     "       spwalk replay FILE [--json]\n"
     "       spwalk show FILE [--regions]\n"
     "       spwalk verify FILE\n"
@@ -35,7 +35,9 @@ static const char USAGE[] =
     "  verify    replay a snapshot and compare with the expected output stored in it\n"
     "\n"
     "  --json         print JSON (docs/stack-json.md) instead of text\n"
-    "  --nonblocking  read the target while it runs instead of stopping it\n"
+    "  --nonblocking  capture, dump: read the target while it runs instead of stopping it\n"
+    "  --blocking     record: stop the target for each sample (default: read it while it\n"
+    "                 runs, a walk whose memory changed under it retried, then dropped as torn)\n"
     "  --every S      record: also write the profile so far every S seconds (one per line)\n"
     "exit status: 0 ok, 1 error, 2 usage\n";
 
@@ -69,7 +71,7 @@ typedef struct options {
     const char *output; /* -o */
     const char *duration, *rate, *every;
     pid_t pid;
-    int have_pid, json, nonblocking, regions;
+    int have_pid, json, nonblocking, blocking, regions;
 } options;
 
 static int parse_pid(const char *s, pid_t *pid)
@@ -123,6 +125,8 @@ static int parse(int argc, char **argv, const char *allowed, int want_file, opti
             o->json = 1;
         } else if (!strcmp(name, "--nonblocking")) {
             o->nonblocking = 1;
+        } else if (!strcmp(name, "--blocking")) {
+            o->blocking = 1;
         } else if (!strcmp(name, "--regions")) {
             o->regions = 1;
         } else if (!strcmp(name, "--duration")) {
@@ -366,7 +370,7 @@ static int parse_positive(const char *name, const char *s, double dflt, double m
 static int cmd_record(const options *o)
 {
     sw_err e;
-    sw_record_opts r = { .pid = o->pid, .nonblocking = o->nonblocking,
+    sw_record_opts r = { .pid = o->pid, .nonblocking = !o->blocking,
                          .output = o->output ? o->output : "-" };
     int rc;
     if (!o->have_pid) return usage_error("%s needs --pid PID", "record");
@@ -408,7 +412,7 @@ int main(int argc, char **argv)
         return cmd_dump(&o);
     }
     if (!strcmp(cmd, "record")) {
-        if ((rc = parse(argc, argv, " --pid --duration --rate --every -o --output --nonblocking ",
+        if ((rc = parse(argc, argv, " --pid --duration --rate --every -o --output --blocking ",
                         0, &o)))
             return rc;
         return cmd_record(&o);

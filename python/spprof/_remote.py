@@ -113,14 +113,15 @@ def _documents(proc: subprocess.Popen):
 
 
 def record(pid: int, duration: Optional[float] = None, rate: float = 100,
-           nonblocking: bool = False, on_update: Optional[Callable[[Profile], None]] = None,
+           blocking: bool = False, on_update: Optional[Callable[[Profile], None]] = None,
            every: float = 1.0) -> Profile:
     """Sample every thread of process ``pid`` ``rate`` times a second (wall clock) for
     ``duration`` seconds, or until it exits or, when called from the main thread, this
     process gets SIGINT (Ctrl-C: spwalk is told to stop, and what it recorded is
     returned). With ``on_update``, it is called with the profile so far every ``every``
-    seconds (for a live view). ``nonblocking`` reads the target while it runs instead of
-    stopping it for each sample.
+    seconds (for a live view). The target is read while it runs (a walk whose memory
+    changed under it is retried, then dropped as torn); ``blocking`` stops it for each
+    sample instead.
 
     Raises ProcessLookupError (no such process), PermissionError (not allowed to trace it),
     RuntimeError (not a supported Python, or another spwalk error, with its message),
@@ -134,8 +135,8 @@ def record(pid: int, duration: Optional[float] = None, rate: float = 100,
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError(f"spprof: {name[2:]} must be a number above 0, not {value!r}")
         args += [name, repr(float(value))]
-    if nonblocking:
-        args.append("--nonblocking")
+    if blocking:
+        args.append("--blocking")
 
     last = None
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -147,7 +147,10 @@ def check_stats(p, pid):
     assert st["samples_captured"] == p.total_samples
     assert sum(st["dropped_by_reason"].values()) == st["samples_dropped"]
     assert set(st["dropped_by_reason"]) == {"cycle", "invalid_frame", "invalid_code",
-                                            "unreadable"}
+                                            "unreadable", "torn"}
+    assert st["walk_retries"] >= st["dropped_by_reason"]["torn"] * 3
+    if not st["nonblocking"]:  # a stopped target cannot move under a walk
+        assert st["walk_retries"] == st["dropped_by_reason"]["torn"] == 0
     assert st["samples_other_threads"] == st["samples_other_stacks"] == 0
     assert all(t.pid == pid for t in p.threads)
 
@@ -163,7 +166,7 @@ def assert_hot_dominate(p, ids, share=0.9):
 
 @EACH_PYTHON
 @pytest.mark.parametrize("binary", BINARIES)
-@pytest.mark.parametrize("mode", [[], ["--nonblocking"]], ids=["stopped", "nonblocking"])
+@pytest.mark.parametrize("mode", [["--blocking"], []], ids=["stopped", "nonblocking"])
 def test_hot_functions_dominate(hot, python, binary, mode):
     proc, ids = hot(python)
     t0 = time.monotonic()
@@ -199,7 +202,7 @@ def test_target_exit_ends_the_recording(hot, python, binary):
 
 
 @EACH_PYTHON
-@pytest.mark.parametrize("sig,mode", [(signal.SIGINT, []), (signal.SIGTERM, ["--nonblocking"])],
+@pytest.mark.parametrize("sig,mode", [(signal.SIGINT, ["--blocking"]), (signal.SIGTERM, [])],
                          ids=["SIGINT", "SIGTERM-nonblocking"])
 def test_signal_writes_the_document(hot, python, sig, mode, tmp_path):
     proc, ids = hot(python)
@@ -300,3 +303,51 @@ def test_unwritable_output_fails_before_recording(hot, tmp_path):
     out = record(SPWALK, proc.pid, "--duration", 30, "-o", tmp_path / "missing" / "p.json")
     assert out.returncode == 1 and one_error_line(out) and b"cannot write" in out.stderr
     assert time.monotonic() - t0 < 20
+
+
+# The torn-stack oracle from outside: the target's threads race through a known call graph
+# (many calls and returns per microsecond), read while they run; every stack spwalk record
+# emits must be a path of the graph from g0 (tests/python/test_wall.py has the same in-process).
+GRAPH = {0: (1, 2), 1: (3,), 2: (3, 4), 3: (5,), 4: (5, 6), 5: (7,), 6: (7,), 7: ()}
+GRAPH_WORKLOAD = r"""
+import sys, threading, time
+EDGES = %r
+ns = {}
+for i, callees in EDGES.items():
+    body = "".join(f"        g{j}(n - 1)\n" for j in callees) or "        pass\n"
+    exec(f"def g{i}(n):\n    if n > 0:\n{body}", ns)
+def run():
+    while True:
+        ns["g0"](6)
+for k in range(3):
+    threading.Thread(target=run, daemon=True).start()
+print("ready", flush=True)
+time.sleep(float(sys.argv[1]))
+""" % (GRAPH,)
+
+
+@EACH_PYTHON
+def test_no_impossible_stack_while_the_target_runs(python):
+    proc = subprocess.Popen([python, "-c", GRAPH_WORKLOAD, "30"], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        [p] = parse(record(SPWALK, proc.pid, "--duration", 2, "--rate", 1000))
+    finally:
+        proc.kill()
+        proc.wait()
+    st = p.stats
+    total = impossible = 0
+    for r in p.stacks:
+        chain = [int(f.function[1:]) for f in r.frames
+                 if f.function[:1] == "g" and f.function[1:].isdigit() and f.file == "<string>"]
+        if not chain:
+            continue
+        total += r.count
+        if chain[-1] != 0 or any(chain[k] not in GRAPH[chain[k + 1]]
+                                 for k in range(len(chain) - 1)):
+            impossible += r.count
+    torn = st["dropped_by_reason"]["torn"]
+    print(f"record oracle: {total} samples in the graph, {impossible} impossible, {torn} torn, "
+          f"{st['walk_retries']} retries")
+    assert total >= 100 and impossible == 0, (total, impossible, st)

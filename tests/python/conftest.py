@@ -77,7 +77,8 @@ def run_child(code, timeout=120, env_extra=None):
 def check_identities(st):
     """The stats identities the issue asks for."""
     reasons = st["dropped_by_reason"]
-    assert set(reasons) == {"cycle", "invalid_frame", "invalid_code", "unreadable", "overflow"}
+    assert set(reasons) == {"cycle", "invalid_frame", "invalid_code", "unreadable", "overflow",
+                            "torn"}
     assert st["samples_captured"] + st["samples_dropped"] == st["timer_expirations"], st
     assert sum(reasons.values()) == st["samples_dropped"], st
     assert st["validation_drops"] == (reasons["cycle"] + reasons["invalid_frame"]

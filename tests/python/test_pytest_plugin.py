@@ -79,7 +79,8 @@ def test_profiles_the_session_and_a_failure_still_writes(tmp_path, name):
     prof = spprof.Profile.load(str(tmp_path / name))
     assert prof.interval_ms == 5
     assert f"spprof: {prof.total_samples} samples (" in line[0]
-    assert {"hot0", "hot1", "hot2"} <= hot_threads(prof), hot_threads(prof)
+    assert {"hot0", "hot1", "hot2"} <= hot_threads(prof), \
+        (hot_threads(prof), prof.samples_by_thread(), prof.stats)
     # the failing test's own work, in the main thread
     assert "MainThread" in hot_threads(prof, also="test_fails"), prof.stacks[:5]
 

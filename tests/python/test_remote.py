@@ -134,7 +134,7 @@ def test_record(target):
 
 def test_record_nonblocking_at_a_rate(target):
     proc, tids = target()
-    p = _remote.record(proc.pid, duration=1.0, rate=50, nonblocking=True)
+    p = _remote.record(proc.pid, duration=1.0, rate=50)
     assert p.interval_ms == 20 and p.stats["nonblocking"] and p.stats["rate_hz"] == 50
     assert 10 <= p.stats["ticks"] <= 51
     hot, total = on_top(p, tids["spinner"])

@@ -59,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     top = _program_parser(sub, "top", "a live view of the hottest functions, refreshed "
                           "every second on the terminal", "written when the program ends")
     top.add_argument("--pid", type=int, help="watch another Python process instead")
-    top.add_argument("--nonblocking", action="store_true",
-                     help="with --pid: read without stopping the process")
+    top.add_argument("--blocking", action="store_true",
+                     help="with --pid: stop the process for each sample (default: read it "
+                          "while it runs)")
     rec = sub.add_parser("record", help="sample another Python process and write its profile",
                          description="sample every thread of another Python process (3.13, "
                          "3.13t, 3.14, 3.14t) from outside, until --duration, Ctrl-C or the "
@@ -68,9 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                          usage="spprof record --pid PID [options]")
     rec.add_argument("--pid", type=int, required=True, help="the process to sample")
     add_sampling(rec, modes=("wall",), default_mode="wall")
-    rec.add_argument("--nonblocking", action="store_true",
-                     help="read without stopping the process (a thread that moves during a "
-                          "read may give a dropped sample)")
+    rec.add_argument("--blocking", action="store_true",
+                     help="stop the process for the instant of each sample, for exact stacks "
+                          "(default: read it while it runs; a walk whose memory changed under "
+                          "it is retried, then dropped as torn)")
     add_output(rec, "default: no file, the report only")
     dump = sub.add_parser("dump", help="print every thread's Python stack of another process",
                           description="print the Python stack of every thread of another "

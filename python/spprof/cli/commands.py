@@ -123,7 +123,7 @@ def _remote_top(args) -> int:
     out = options.output(args, f"pid{args.pid}")
     view = TopView(out, pid=args.pid)
     profile = _remote.record(args.pid, duration=options.duration(args), rate=1000 / interval,
-                             nonblocking=args.nonblocking, on_update=view.draw)
+                             blocking=args.blocking, on_update=view.draw)
     write_outputs(profile, out, args.quiet)
     return 0
 
@@ -143,7 +143,7 @@ def record(args) -> int:
         lambda: (latest["captured"], latest["dropped"])).start()
     try:
         profile = _remote.record(args.pid, duration=options.duration(args),
-                                 rate=1000 / interval, nonblocking=args.nonblocking,
+                                 rate=1000 / interval, blocking=args.blocking,
                                  on_update=update)
     finally:
         if progress is not None:
