@@ -22,6 +22,7 @@
 #define NO_FRAME (UINT32_MAX - 1)
 #define REC_TORN_TRIES 3            /* walks of a thread per tick whose memory moved */
 #define REC_LOG_CAP 65536u          /* loads one walk may make and still be checked */
+#define REC_CHECKS 2                /* fresh re-reads a walk's log must pass */
 
 typedef struct rec_thread {
     uint64_t ident, native, last_tick, other; /* other: samples that found no room */

@@ -45,22 +45,23 @@ class StackRecord(NamedTuple):
     thread: Optional[ThreadInfo] = None  # the thread, as a key of samples_by_thread()
 
 
-class ThreadSamples(dict):
-    """``{ThreadInfo: samples}``, as returned by ``Profile.samples_by_thread()``.
+class _Totals(dict):
+    """Samples keyed by records (a thread, a function), also looked up by the one field
+    people reach for first: ``d[alias]``, ``d.get(alias)`` and ``alias in d`` cover every
+    record whose field equals it, and give their sum."""
 
-    A plain int key is also understood as a ``threading.get_ident()`` value: ``d[ident]``,
-    ``d.get(ident)`` and ``ident in d`` give the samples of every thread that had that ident
-    during the session (pthread reuses idents, so that may be several threads)."""
+    def _alias_of(self, key):  # the records' field to compare `key` with, or None
+        return None
 
-    def _ident_total(self, key):
-        if isinstance(key, int) and not isinstance(key, bool):
-            found = [v for k, v in self.items() if k.ident == key]
-            if found:
-                return sum(found)
-        raise KeyError(key)
+    def _matches(self, key):
+        field = self._alias_of(key)
+        return [] if field is None else [v for k, v in self.items() if getattr(k, field) == key]
 
     def __missing__(self, key):
-        return self._ident_total(key)
+        found = self._matches(key)
+        if found:
+            return sum(found)
+        raise KeyError(key)
 
     def get(self, key, default=None):
         try:
@@ -69,10 +70,18 @@ class ThreadSamples(dict):
             return default
 
     def __contains__(self, key) -> bool:
-        if dict.__contains__(self, key):
-            return True
-        return isinstance(key, int) and not isinstance(key, bool) and \
-            any(k.ident == key for k in self)
+        return dict.__contains__(self, key) or bool(self._matches(key))
+
+
+class ThreadSamples(_Totals):
+    """``{ThreadInfo: samples}``, as returned by ``Profile.samples_by_thread()``.
+
+    A plain int key is also understood as a ``threading.get_ident()`` value: ``d[ident]``,
+    ``d.get(ident)`` and ``ident in d`` give the samples of every thread that had that ident
+    during the session (pthread reuses idents, so that may be several threads)."""
+
+    def _alias_of(self, key):
+        return "ident" if isinstance(key, int) and not isinstance(key, bool) else None
 
 
 class Function(NamedTuple):
@@ -83,25 +92,10 @@ class Function(NamedTuple):
     file: str
 
 
-class FunctionSamples(dict):
+class FunctionSamples(_Totals):
     """``{Function(name, file): samples}``, as returned by ``Profile.functions()``. A plain
     str key is also understood as a qualified name: ``d["work"]``, ``d.get("work")`` and
     ``"work" in d`` give the samples of every function of that name, in any file."""
 
-    def __missing__(self, key):
-        if isinstance(key, str):
-            found = [v for k, v in self.items() if k.name == key]
-            if found:
-                return sum(found)
-        raise KeyError(key)
-
-    def get(self, key, default=None):
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def __contains__(self, key) -> bool:
-        if dict.__contains__(self, key):
-            return True
-        return isinstance(key, str) and any(k.name == key for k in self)
+    def _alias_of(self, key):
+        return "name" if isinstance(key, str) else None

@@ -14,7 +14,7 @@ import types
 
 import pytest
 
-from conftest import PYTHONS, ROOT, SPWALK, SPWALK_ASAN
+from conftest import PYTHONS, ROOT, SPWALK, SPWALK_ASAN, WORKLOADS
 
 HOT = ("hot_alpha", "hot_beta", "hot_gamma")
 
@@ -306,30 +306,14 @@ def test_unwritable_output_fails_before_recording(hot, tmp_path):
 
 
 # The torn-stack oracle from outside: the target's threads race through a known call graph
-# (many calls and returns per microsecond), read while they run; every stack spwalk record
-# emits must be a path of the graph from g0 (tests/python/test_wall.py has the same in-process).
-GRAPH = {0: (1, 2), 1: (3,), 2: (3, 4), 3: (5,), 4: (5, 6), 5: (7,), 6: (7,), 7: ()}
-GRAPH_WORKLOAD = r"""
-import sys, threading, time
-EDGES = %r
-ns = {}
-for i, callees in EDGES.items():
-    body = "".join(f"        g{j}(n - 1)\n" for j in callees) or "        pass\n"
-    exec(f"def g{i}(n):\n    if n > 0:\n{body}", ns)
-def run():
-    while True:
-        ns["g0"](6)
-for k in range(3):
-    threading.Thread(target=run, daemon=True).start()
-print("ready", flush=True)
-time.sleep(float(sys.argv[1]))
-""" % (GRAPH,)
-
-
+# (tests/workloads/call_graph.py), read while they run; every stack spwalk record emits
+# must be a path of the graph (tests/python/test_wall.py has the same in-process).
 @EACH_PYTHON
 def test_no_impossible_stack_while_the_target_runs(python):
-    proc = subprocess.Popen([python, "-c", GRAPH_WORKLOAD, "30"], stdout=subprocess.PIPE,
-                            text=True)
+    sys.path.insert(0, str(WORKLOADS))
+    import call_graph
+    proc = subprocess.Popen([python, str(WORKLOADS / "call_graph.py"), "30"],
+                            stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
         [p] = parse(record(SPWALK, proc.pid, "--duration", 2, "--rate", 1000))
@@ -337,16 +321,7 @@ def test_no_impossible_stack_while_the_target_runs(python):
         proc.kill()
         proc.wait()
     st = p.stats
-    total = impossible = 0
-    for r in p.stacks:
-        chain = [int(f.function[1:]) for f in r.frames
-                 if f.function[:1] == "g" and f.function[1:].isdigit() and f.file == "<string>"]
-        if not chain:
-            continue
-        total += r.count
-        if chain[-1] != 0 or any(chain[k] not in GRAPH[chain[k + 1]]
-                                 for k in range(len(chain) - 1)):
-            impossible += r.count
+    total, impossible = call_graph.count((r.frames, r.count) for r in p.stacks)
     torn = st["dropped_by_reason"]["torn"]
     print(f"record oracle: {total} samples in the graph, {impossible} impossible, {torn} torn, "
           f"{st['walk_retries']} retries")

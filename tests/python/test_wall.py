@@ -126,31 +126,22 @@ def test_mode_and_engine_errors():
     assert not spprof.is_active()
 
 
-# ---- the torn-stack oracle ----------------------------------------------------------------
-# Threads run through a known call graph, many calls and returns per microsecond. Every true
-# stack is a path of the graph from g0; a stack stitched from two moments (a torn walk that
-# went unnoticed) has a caller -> callee pair that is not an edge.
-EDGES = {0: (1, 2), 1: (3,), 2: (3, 4), 3: (5,), 4: (5, 6), 5: (7,), 6: (7,), 7: ()}
+# ---- the torn-stack oracle (tests/workloads/call_graph.py) ------------------------------
+import sys  # noqa: E402
 
+from conftest import ROOT  # noqa: E402
 
-def _graph():
-    ns = {}
-    for i, callees in EDGES.items():
-        body = "".join(f"        g{j}(n - 1)\n" for j in callees) or "        pass\n"
-        exec(f"def g{i}(n):\n    if n > 0:\n{body}", ns)
-    return ns
+sys.path.insert(0, os.path.join(ROOT, "tests", "workloads"))
+import call_graph  # noqa: E402
 
 
 def oracle_run(seconds, interval_ns, threads=4):
-    ns = _graph()
+    """Sample `threads` threads racing through the call graph with the sampler engine at
+    `interval_ns`: (profile, samples on the graph, impossible samples)."""
+    g0 = call_graph.functions()["g0"]
     stop = threading.Event()
-
-    def run():
-        g0 = ns["g0"]
-        while not stop.is_set():
-            g0(6)
-
-    ts = [threading.Thread(target=run, name=f"graph-{i}") for i in range(threads)]
+    ts = [threading.Thread(target=call_graph.run_until, args=(stop, g0), name=f"graph-{i}")
+          for i in range(threads)]
     _native._start(interval_ns, "sampler", 0, 0, "cpu")
     for t in ts:
         t.start()
@@ -159,17 +150,7 @@ def oracle_run(seconds, interval_ns, threads=4):
     for t in ts:
         t.join()
     p = spprof.Profile._from_native(_native._stop(), _native.stats(), interval_ns / 1e6)
-    impossible = total = 0
-    for r in p.stacks:
-        chain = [int(f.function[1:]) for f in r.frames
-                 if f.function[:1] == "g" and f.function[1:].isdigit() and f.file == "<string>"]
-        if not chain:
-            continue
-        total += r.count
-        ok = chain[-1] == 0 and all(chain[k] in EDGES[chain[k + 1]]
-                                    for k in range(len(chain) - 1))
-        if not ok:
-            impossible += r.count
+    total, impossible = call_graph.count((r.frames, r.count) for r in p.stacks)
     return p, total, impossible
 
 
