@@ -91,3 +91,19 @@ def run_threads(targets):
         t.start()
     for t in ts:
         t.join()
+
+
+def profile_of_threads(named, main_seconds=0.05, interval_ms=1):
+    """A real profile: the threads of `named` ({thread name: function}) run while the main
+    thread spins for `main_seconds`."""
+    spprof.start(interval_ms=interval_ms)
+    try:
+        ts = [threading.Thread(target=fn, name=name) for name, fn in named.items()]
+        for t in ts:
+            t.start()
+        spin(main_seconds)
+        for t in ts:
+            t.join()
+    finally:
+        p = spprof.stop()
+    return p

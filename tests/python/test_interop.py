@@ -11,7 +11,7 @@ import pytest
 
 import spprof
 import tools
-from conftest import spin
+from conftest import profile_of_threads, spin
 from spprof import Frame, Profile, StackRecord, ThreadInfo
 
 
@@ -25,17 +25,7 @@ def interop_hot_b():
 
 @pytest.fixture(scope="module")
 def real():
-    spprof.start(interval_ms=1)
-    try:
-        ts = [threading.Thread(target=interop_hot_a, name="hot-a"),
-              threading.Thread(target=interop_hot_b, name="hot-b")]
-        for t in ts:
-            t.start()
-        spin(0.05)
-        for t in ts:
-            t.join()
-    finally:
-        p = spprof.stop()
+    p = profile_of_threads({"hot-a": interop_hot_a, "hot-b": interop_hot_b})
     assert p.total_samples > 250 and len(p.samples_by_thread()) >= 3, p
     return p
 

@@ -8,7 +8,7 @@ import pytest
 
 import spprof
 import tools
-from conftest import spin
+from conftest import profile_of_threads, spin
 from spprof import Frame, Profile, StackRecord, ThreadInfo
 from spprof import writers
 
@@ -42,17 +42,7 @@ def pprof_hot_b():
 @pytest.fixture(scope="module")
 def real():
     """A real profile of three threads: hot-a, hot-b and the main thread."""
-    spprof.start(interval_ms=1)
-    try:
-        ts = [threading.Thread(target=pprof_hot_a, name="hot-a"),
-              threading.Thread(target=pprof_hot_b, name="hot-b")]
-        for t in ts:
-            t.start()
-        spin(0.05)
-        for t in ts:
-            t.join()
-    finally:
-        p = spprof.stop()
+    p = profile_of_threads({"hot-a": pprof_hot_a, "hot-b": pprof_hot_b})
     assert p.total_samples > 300 and len(p.samples_by_thread()) >= 3, p
     return p
 
