@@ -4,7 +4,6 @@ SVG parsed back; speedscope's JSON checked against the schema speedscope publish
 import json
 import re
 import subprocess
-import threading
 import xml.etree.ElementTree as ET
 
 import pytest

@@ -2,7 +2,6 @@
 -traces and -tags outputs parsed and held against the profile that was saved."""
 import re
 import subprocess
-import threading
 
 import pytest
 
