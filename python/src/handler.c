@@ -116,8 +116,11 @@ static NOINLINE void walk_job_run(void *arg)
     if (j->log) {
         spw_read_log_reset(j->log);
         spw_walk_known(j->t->flavor, SPW_ARCH_HOST, &j->a, spp_logged_read, j->log, j->r);
-        j->consistent = spw_read_log_holds(j->log, spp_live_read, NULL,
-                                           spw_read_log_top_instr(j->log, L, j->a.tstate));
+        /* twice: the re-reads of one pass take about a microsecond, and a thread looping
+         * through the same frames can make one pass straddle two moments of it */
+        const uint64_t skip = spw_read_log_top_instr(j->log, L, j->a.tstate);
+        j->consistent = spw_read_log_holds(j->log, spp_live_read, NULL, skip) &&
+                        spw_read_log_holds(j->log, spp_live_read, NULL, skip);
     } else {
         spw_walk_known(j->t->flavor, SPW_ARCH_HOST, &j->a, spp_live_read, NULL, j->r);
     }
