@@ -55,7 +55,8 @@ class _Totals(dict):
 
     def _matches(self, key):
         field = self._alias_of(key)
-        return [] if field is None else [v for k, v in self.items() if getattr(k, field) == key]
+        return [] if field is None else [v for k, v in self.items()
+                                         if getattr(k, field, None) == key]
 
     def __missing__(self, key):
         found = self._matches(key)
