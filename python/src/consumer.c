@@ -26,19 +26,29 @@
 #define SPP_BIRTH_NS 10000000ull
 
 /* ---- arming ---------------------------------------------------------------------------- */
-static int g_failed[64];
+/* Threads that could not be armed are not tried again at every scan, but only for a while:
+ * the failure may have been passing (memory), and the kernel gives a tid to a new thread
+ * once the old one is gone, which must then be armed like any other. */
+#define SPP_RETRY_NS 100000000ull
+static struct {
+    int tid;
+    uint64_t at;
+} g_failed[64];
 static uint32_t g_n_failed;
 
 static int tid_failed(int tid)
 {
+    const uint64_t now = spp_now_ns();
     for (uint32_t i = 0; i < g_n_failed && i < 64; i++)
-        if (g_failed[i] == tid) return 1;
+        if (g_failed[i].tid == tid && now - g_failed[i].at < SPP_RETRY_NS) return 1;
     return 0;
 }
 
 static void note_failed(int tid)
 {
-    g_failed[g_n_failed++ % 64] = tid;
+    const uint32_t i = g_n_failed++ % 64;
+    g_failed[i].tid = tid;
+    g_failed[i].at = spp_now_ns();
     spp_g.arm_failures++;
 }
 
