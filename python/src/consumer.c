@@ -54,7 +54,7 @@ static void note_failed(int tid)
 
 /* A slot's memory: its ring, the walk's scratch frames, and the symbols of its last stack
  * (+ <truncated>, + <idle>). */
-static size_t slot_bytes(uint32_t depth)
+size_t spp_slot_bytes(uint32_t depth)
 {
     return (size_t)spp_g.ring_cells * sizeof(spp_cell) + depth * sizeof(spw_frame) +
            (depth + 2u) * sizeof(uint32_t);
@@ -62,7 +62,7 @@ static size_t slot_bytes(uint32_t depth)
 
 static void slot_free_memory(spp_slot *s)
 {
-    munmap(s->ring.cells, slot_bytes(s->depth));
+    munmap(s->ring.cells, spp_slot_bytes(s->depth));
     s->ring.cells = NULL;
     s->scratch = NULL;
     s->last_syms = NULL;
@@ -86,7 +86,7 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
     }
     spp_slot *s = &spp_slots[idx];
     const uint32_t depth = spp_g.cfg.max_depth;
-    void *mem = mmap(NULL, slot_bytes(depth), PROT_READ | PROT_WRITE,
+    void *mem = mmap(NULL, spp_slot_bytes(depth), PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) {
         note_failed(tid);
@@ -95,7 +95,7 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
     int64_t th = spp_agg_thread(spp_g.agg, ident, (uint64_t)tid);
     spp_g.threads_merged = spp_agg_threads_merged(spp_g.agg);
     if (th < 0) {
-        munmap(mem, slot_bytes(depth));
+        munmap(mem, spp_slot_bytes(depth));
         note_failed(tid);
         return;
     }

@@ -321,7 +321,19 @@ static PyObject *py_test_scan_limit(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* _test_hold_agg(ms): a C thread holds the aggregate's lock for ms (as a consumer round). */
+static PyObject *py_test_hold_agg(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    unsigned long ms = PyLong_AsUnsignedLong(arg);
+    if (ms == (unsigned long)-1 && PyErr_Occurred()) return NULL;
+    if (spp_test_hold_agg((uint32_t)ms) != 0) return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_NONE;
+}
+
 PyMethodDef spp_test_methods[] = {
+    { "_test_hold_agg", py_test_hold_agg, METH_O,
+      "Test: a C thread holds the aggregate's lock for ms milliseconds." },
     { "_test_scan_limit", py_test_scan_limit, METH_O,
       "Test: scans stop after n thread states (0: no limit)." },
     { "_walk_self", py_walk_self, METH_VARARGS, "Test: walk the calling thread now." },

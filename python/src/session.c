@@ -403,6 +403,7 @@ static void atfork_child(void)
     spp_guard_atfork_child();
     pthread_mutex_init(&g_api_mu, NULL);
     pthread_mutex_init(&spp_g.mu, NULL);
+    pthread_mutex_init(&spp_g.agg_mu, NULL); /* the parent's consumer may have held it */
     if (!spp_g.running) return;
     spp_timers_atfork_child();
     for (uint32_t k = 0; k < spp_slots_n_active(); k++) {
@@ -411,8 +412,7 @@ static void atfork_child(void)
         s->fd = -1;
         s->has_timer = 0;
         s->inside = 0;
-        munmap(s->ring.cells, (size_t)spp_g.ring_cells * sizeof(spp_cell) +
-                                  s->depth * sizeof(spw_frame));
+        munmap(s->ring.cells, spp_slot_bytes(s->depth));
         s->ring.cells = NULL;
         __atomic_store_n(&s->state, SPP_SLOT_FREE, __ATOMIC_SEQ_CST);
     }

@@ -47,6 +47,8 @@ extern spp_session spp_g;
 
 /* The consumer thread's body and its pieces (consumer.c). */
 void *spp_consumer_main(void *arg);
+/* The bytes of a slot's memory (ring, scratch frames, last symbols) at this depth. */
+size_t spp_slot_bytes(uint32_t depth);
 /* The sampler thread's body (sampler.c). */
 void *spp_sampler_main(void *arg);
 /* Walk the thread list and bring the slots in line; returns the thread states not yet

@@ -169,6 +169,7 @@ int spp_test_stale_signal(int owner, int to);
 /* Test only: make every scan stop after n thread states (0: no limit), as a scan of a list
  * that changes under it may; threads beyond must stay armed. */
 void spp_test_scan_limit(uint32_t n);
+int spp_test_hold_agg(uint32_t ms);
 
 /* A Python thread is about to start (called from the module's audit hook, any thread):
  * the consumer rescans promptly until it is armed. No-op when not profiling. */

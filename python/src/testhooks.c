@@ -116,4 +116,24 @@ int spp_test_stale_signal(int owner, int to)
     return rc;
 }
 
+/* A C thread holding the aggregate's lock for `ms`, as the consumer does for its rounds:
+ * a fork meanwhile gives the child that lock held (tests). 0, or -1. */
+static void *hold_agg(void *arg)
+{
+    const uint64_t ms = (uint64_t)(uintptr_t)arg;
+    pthread_mutex_lock(&spp_g.agg_mu);
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+    pthread_mutex_unlock(&spp_g.agg_mu);
+    return NULL;
+}
+
+int spp_test_hold_agg(uint32_t ms)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, hold_agg, (void *)(uintptr_t)ms) != 0) return -1;
+    pthread_detach(t);
+    return 0;
+}
+
 void spp_test_scan_limit(uint32_t n) { __atomic_store_n(&spp_g.test_scan_limit, n, __ATOMIC_RELAXED); }

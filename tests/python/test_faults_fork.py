@@ -112,3 +112,39 @@ def test_fork_while_profiling():
     words = r.stdout.split()
     assert words[0:2] == ["child", "0"], r.stdout
     assert int(words[3]) > 100 and words[4] == "True", r.stdout
+
+
+def test_fork_while_the_aggregate_is_locked_then_profile_in_the_child():
+    """A child forked while the parent's consumer holds the aggregate's lock (its rounds
+    hold it) can start and stop a session of its own (before: the child's consumer waited
+    for that lock forever, and stop() for the consumer)."""
+    code = r'''
+import os, time
+import spprof
+from spprof import _native
+spprof.start(interval_ms=1)
+_native._test_hold_agg(300)
+time.sleep(0.05)
+pid = os.fork()
+if pid == 0:
+    spprof.start(interval_ms=1)
+    time.sleep(0.1)  # the child's consumer has rounds to do
+    spprof.stop()
+    os._exit(0)
+deadline = time.monotonic() + 10
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print("child", os.waitstatus_to_exitcode(status))
+        break
+    if time.monotonic() > deadline:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        print("child hung")
+        break
+    time.sleep(0.01)
+spprof.stop()
+'''
+    r = run_child(code, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "child 0" in r.stdout, r.stdout
