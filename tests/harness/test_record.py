@@ -14,7 +14,7 @@ import types
 
 import pytest
 
-from conftest import PYTHONS, ROOT, SPWALK, SPWALK_ASAN, WORKLOADS
+from conftest import PYTHONS, ROOT, SPWALK, SPWALK_ASAN
 
 HOT = ("hot_alpha", "hot_beta", "hot_gamma")
 
@@ -306,13 +306,13 @@ def test_unwritable_output_fails_before_recording(hot, tmp_path):
 
 
 # The torn-stack oracle from outside: the target's threads race through a known call graph
-# (tests/workloads/call_graph.py), read while they run; every stack spwalk record emits
+# (tests/torn/call_graph.py), read while they run; every stack spwalk record emits
 # must be a path of the graph (tests/python/test_wall.py has the same in-process).
 @EACH_PYTHON
 def test_no_impossible_stack_while_the_target_runs(python):
-    sys.path.insert(0, str(WORKLOADS))
+    sys.path.insert(0, str(ROOT / "tests" / "torn"))
     import call_graph
-    proc = subprocess.Popen([python, str(WORKLOADS / "call_graph.py"), "30"],
+    proc = subprocess.Popen([python, str(ROOT / "tests" / "torn" / "call_graph.py"), "30"],
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"

@@ -126,12 +126,12 @@ def test_mode_and_engine_errors():
     assert not spprof.is_active()
 
 
-# ---- the torn-stack oracle (tests/workloads/call_graph.py) ------------------------------
+# ---- the torn-stack oracle (tests/torn/call_graph.py) -----------------------------------
 import sys  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 
-sys.path.insert(0, os.path.join(ROOT, "tests", "workloads"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "torn"))
 import call_graph  # noqa: E402
 
 
