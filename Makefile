@@ -130,6 +130,11 @@ bench: $(patsubst bench/%.c,$(BUILD)/gcc/bench/%,$(BENCH_SRC))
 	@echo "== walk_bench"; $(BUILD)/gcc/bench/walk_bench
 	@echo "== replay_bench"; bench/replay_bench.sh
 	@echo "== live_bench (every interpreter make which-python lists)"; python3 bench/live_bench.py --all
+	@echo "== engines_bench (every interpreter make which-python lists)"; \
+	while read -r tag exe; do \
+	    $(MAKE) -s --no-print-directory ext PYTHON="$$exe" >/dev/null && echo "-- $$tag" && \
+	    PYTHONPATH=python "$$exe" bench/engines_bench.py --quick || exit 1; \
+	done < <(ci/which-python.sh)
 	@echo "== edges_bench (every interpreter make which-python lists)"; \
 	while read -r tag exe; do \
 	    $(MAKE) -s --no-print-directory ext PYTHON="$$exe" >/dev/null && echo "-- $$tag" && \
