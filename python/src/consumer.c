@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A thread found after start() whose CPU clock is below this is counted from its birth: a
@@ -79,11 +80,13 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
         note_failed(tid);
         return;
     }
-    const uint64_t cpu0 = spp_clock_ns(spp_thread_cpu_clock(tid));
-    if (cpu0 == 0) {
+    /* A thread that has not run yet has spent 0 ns: only a failed read is a failure. */
+    struct timespec ts;
+    if (clock_gettime(spp_thread_cpu_clock(tid), &ts) != 0) {
         note_failed(tid);
         return;
     }
+    const uint64_t cpu0 = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     spp_slot *s = &spp_slots[idx];
     const uint32_t depth = spp_g.cfg.max_depth;
     void *mem = mmap(NULL, spp_slot_bytes(depth), PROT_READ | PROT_WRITE,
