@@ -231,7 +231,7 @@ spw_core_err spw_core_parse(spw_core *c, const uint8_t *buf, size_t len,
         const uint64_t off = spw_le64(p + 8), vaddr = spw_le64(p + 16);
         const uint64_t filesz = spw_le64(p + 32), memsz = spw_le64(p + 40);
         if (type == PT_NOTE) {
-            if (!fits(off, filesz, len)) return fail(c, SPW_CORE_E_NOTE, at);
+            if (!fits(off, filesz, len)) return fail(c, SPW_CORE_E_TRUNCATED, at);
             err = notes(c, off, filesz, t, &n, &seen_file);
             if (err != SPW_CORE_OK) return err;
         } else if (type == PT_LOAD) {

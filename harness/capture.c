@@ -1,5 +1,9 @@
 /*
- * capture.c — from a live CPython process to a snapshot file in memory.
+ * capture.c — from a live CPython process (or a core file) to a snapshot file in memory.
+ *
+ * Everything past finding the interpreter and stopping the target works on an sw_source
+ * (a reader with _PyRuntime and PyCode_Type in it), so a core file (corefile.c) is
+ * captured by the very same code as a live process.
  *
  *   1. find _PyRuntime and PyCode_Type (proc.c);
  *   2. stop every thread (stop.c), unless --nonblocking;
@@ -19,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "spwalk.h"
+#include "corefile.h"
 #include "threads.h"
 
 static double now_ms(void)
@@ -29,9 +33,10 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Why a remote read failed, as the end of an error message. */
-static int read_failure(const sw_remote *r, sw_err *e, const char *what, uint64_t addr)
+/* Why a remote read failed, as the end of an error message (a source's `failure`). */
+static int read_failure(void *ctx, sw_err *e, const char *what, uint64_t addr)
 {
+    const sw_remote *r = ctx;
     if (r->gone) return sw_fail(e, "process %d exited during the capture", (int)r->pid);
     if (r->first_errno == EPERM || r->first_errno == EACCES)
         return sw_fail(e, "permission denied: cannot read the memory of process %d",
@@ -40,44 +45,46 @@ static int read_failure(const sw_remote *r, sw_err *e, const char *what, uint64_
                    (unsigned long long)addr, strerror(r->first_errno ? r->first_errno : EFAULT));
 }
 
-/* Read _Py_DebugOffsets at the start of _PyRuntime and parse it. */
-static int read_layout(sw_remote *r, uint64_t runtime, uint8_t *blob, size_t *blob_len,
-                       spw_layout *L, sw_err *e)
+static int source_failure(const sw_source *src, sw_err *e, const char *what, uint64_t addr)
+{
+    if (src->failure) return src->failure(src->failure_ctx, e, what, addr);
+    return sw_fail(e, "%s: cannot read %s at 0x%llx", src->name, what, (unsigned long long)addr);
+}
+
+int sw_source_layout(const sw_source *src, uint8_t *blob, size_t *blob_len, spw_layout *L,
+                     sw_err *e)
 {
     uint8_t head[24];
-    if (sw_remote_read(r, runtime, head, sizeof head))
-        return read_failure(r, e, "_PyRuntime", runtime);
+    if (spw_read(&src->reader, src->runtime, head, sizeof head))
+        return source_failure(src, e, "_PyRuntime", src->runtime);
     if (memcmp(head, "xdebugpy", 8) != 0)
-        return sw_fail(e, "process %d is not a supported Python: no _Py_DebugOffsets cookie "
-                          "at _PyRuntime (CPython 3.13 or later is needed)", (int)r->pid);
+        return sw_fail(e, "%s is not a supported Python: no _Py_DebugOffsets cookie "
+                          "at _PyRuntime (CPython 3.13 or later is needed)", src->name);
     uint64_t version = spw_le64(head + 8);
     char vs[32];
     sw_version_string(version, vs, sizeof vs);
     size_t need = spw_layout_blob_size((unsigned)(version >> 16) & 0xff);
     if ((version >> 24) != 3 || need == 0 || need > SPW_SNAP_OFFSETS_MAX)
-        return sw_fail(e, "process %d runs Python %s, which is not supported (3.13 and 3.14 "
-                          "are)", (int)r->pid, vs);
-    if (sw_remote_read(r, runtime, blob, need))
-        return read_failure(r, e, "_Py_DebugOffsets", runtime);
-    spw_layout_err le = spw_layout_parse(blob, need, SPW_ARCH_HOST, L);
+        return sw_fail(e, "%s runs Python %s, which is not supported (3.13 and 3.14 "
+                          "are)", src->name, vs);
+    if (spw_read(&src->reader, src->runtime, blob, need))
+        return source_failure(src, e, "_Py_DebugOffsets", src->runtime);
+    spw_layout_err le = spw_layout_parse(blob, need, src->arch, L);
     if (le != SPW_LAYOUT_OK)
-        return sw_fail(e, "process %d (Python %s) is not a supported Python: %s", (int)r->pid,
-                       vs, spw_layout_strerror(le));
+        return sw_fail(e, "%s (Python %s) is not a supported Python: %s", src->name, vs,
+                       spw_layout_strerror(le));
     *blob_len = need;
     return 0;
 }
 
-/* Every thread state of every interpreter, in list order (core/threads.h), at most as
- * many as a snapshot holds. */
-static int list_threads(sw_remote *r, const spw_layout *L, uint64_t runtime,
-                        spw_snap_thread **out, uint32_t *n_out, sw_err *e)
+int sw_source_threads(const sw_source *src, const spw_layout *L, spw_snap_thread **out,
+                      uint32_t *n_out, sw_err *e)
 {
-    const spw_reader reader = { sw_remote_read, r };
     spw_threads_iter it;
     spw_thread_info ti;
     spw_snap_thread *t = NULL;
     uint32_t n = 0, cap = 0;
-    spw_threads_begin_limits(&it, L, &reader, runtime, SPW_THREADS_MAX_INTERP,
+    spw_threads_begin_limits(&it, L, &src->reader, src->runtime, SPW_THREADS_MAX_INTERP,
                              SPW_SNAP_THREADS_MAX);
     while (spw_threads_next(&it, &ti)) {
         if (n == cap) {
@@ -95,15 +102,15 @@ static int list_threads(sw_remote *r, const spw_layout *L, uint64_t runtime,
     }
     free(t);
     const uint64_t at = spw_threads_fail_addr(&it);
-    if (st == SPW_THREADS_UNREADABLE) return read_failure(r, e, "the thread list", at);
+    if (st == SPW_THREADS_UNREADABLE) return source_failure(src, e, "the thread list", at);
     char limit[96] = "";
     if (st == SPW_THREADS_LIMIT)
         snprintf(limit, sizeof limit, ": more than %u interpreters or %u thread states",
                  SPW_THREADS_MAX_INTERP, SPW_SNAP_THREADS_MAX);
-    return sw_fail(e, "process %d: the interpreter or thread list is corrupt (%s at 0x%llx%s, "
-                      "after %u interpreters and %u thread states; changing while read?)",
-                   (int)r->pid, spw_threads_status_name(st), (unsigned long long)at, limit,
-                   it.n_interp, it.n_threads);
+    return sw_fail(e, "%s: the interpreter or thread list is corrupt (%s at 0x%llx%s, "
+                      "after %u interpreters and %u thread states%s)",
+                   src->name, spw_threads_status_name(st), (unsigned long long)at, limit,
+                   it.n_interp, it.n_threads, src->failure ? "; changing while read?" : "");
 }
 
 /* Encode a snapshot of what the recorder holds, with `expected` (may be NULL). */
@@ -141,86 +148,120 @@ static int encode(const spw_snap_spec *base, const sw_recorder *rec, const sw_bu
     return 0;
 }
 
-/* The part of a capture that runs while the target is held. */
-static int record(sw_remote *remote, const sw_python *py, uint8_t *blob, size_t *blob_len,
-                  spw_layout *L, spw_snap_thread **threads, uint32_t *n_threads,
-                  sw_recorder *rec, sw_buf *live, sw_err *e)
+/* The part of a capture that reads the source (while a live target is held). */
+static int record(const sw_source *src, uint8_t *blob, size_t *blob_len, spw_layout *L,
+                  spw_snap_thread **threads, uint32_t *n_threads, sw_recorder *rec,
+                  sw_buf *live, sw_err *e)
 {
-    if (read_layout(remote, py->runtime, blob, blob_len, L, e)) return -1;
-    if (list_threads(remote, L, py->runtime, threads, n_threads, e)) return -1;
+    if (sw_source_layout(src, blob, blob_len, L, e)) return -1;
+    if (sw_source_threads(src, L, threads, n_threads, e)) return -1;
     spw_reader reader = { sw_recorder_read, rec };
-    sw_view v = { L, &reader, py->code_type, *threads, *n_threads };
-    if (sw_render(&v, SW_JSON, live, e)) return -1;
-    if (remote->gone) return read_failure(remote, e, "", 0);
-    if (rec->overflow)
-        return sw_fail(e, "capture needs more than %zu MiB of target memory", SW_FILE_MAX >> 20);
-    return 0;
+    sw_view v = { .layout = L, .reader = &reader, .code_type = src->code_type,
+                  .threads = *threads, .n_threads = *n_threads };
+    return sw_render(&v, SW_JSON, live, e);
+}
+
+/* After the recording: encode it, replay the encoded bytes exactly as `spwalk replay`
+ * would, require the replay to equal what the capture rendered, and encode the snapshot
+ * again with that output as its expected output. */
+static int finish(const sw_source *src, const uint8_t *blob, size_t blob_len,
+                  const spw_layout *L, const spw_snap_thread *threads, uint32_t n_threads,
+                  const sw_recorder *rec, const sw_buf *live, sw_buf *out,
+                  sw_capture_stats *st, sw_err *e)
+{
+    sw_buf replayed = { 0 }, bare = { 0 };
+    int rc = -1;
+    if (rec->overflow) {
+        sw_fail(e, "capture needs more than %zu MiB of target memory", SW_FILE_MAX >> 20);
+        goto done;
+    }
+    spw_snap_spec spec = {
+        .header = { .arch = src->arch, .pointer_width = 8, .free_threaded = L->free_threaded,
+                    .py_version = L->py_version, .code_type = src->code_type },
+        .offsets = blob,
+        .offsets_len = (uint32_t)blob_len,
+        .threads = threads,
+        .n_threads = n_threads,
+    };
+    if (encode(&spec, rec, NULL, &bare, e)) goto done;
+    sw_snap snap;
+    if (sw_snap_open(&snap, (const uint8_t *)bare.data, bare.len, e)) goto done;
+    int r2 = sw_snap_render(&snap, SW_JSON, &replayed, e);
+    sw_snap_close(&snap);
+    if (r2) goto done;
+    if (replayed.len != live->len || memcmp(replayed.data, live->data, live->len) != 0) {
+        sw_fail(e, "internal error: the snapshot does not replay to what the capture saw "
+                   "(please report this with `spwalk capture --nonblocking` output)");
+        goto done;
+    }
+    if (encode(&spec, rec, &replayed, out, e)) goto done;
+    st->n_threads = n_threads;
+    st->n_regions = (uint32_t)rec->n;
+    st->bytes_recorded = rec->bytes;
+    st->n_reads = rec->n_reads;
+    st->n_remote_reads = rec->n_remote;
+    rc = 0;
+done:
+    sw_buf_free(&replayed);
+    sw_buf_free(&bare);
+    return rc;
+}
+
+int sw_capture_source(const sw_source *src, sw_buf *out, sw_capture_stats *st, sw_err *e)
+{
+    sw_recorder rec = { .source = src->reader };
+    spw_layout L;
+    spw_snap_thread *threads = NULL;
+    uint32_t n_threads = 0;
+    uint8_t blob[SPW_SNAP_OFFSETS_MAX];
+    size_t blob_len = 0;
+    sw_buf live = { 0 };
+    memset(st, 0, sizeof *st);
+    int rc = record(src, blob, &blob_len, &L, &threads, &n_threads, &rec, &live, e);
+    if (rc == 0)
+        rc = finish(src, blob, blob_len, &L, threads, n_threads, &rec, &live, out, st, e);
+    free(threads);
+    sw_recorder_free(&rec);
+    sw_buf_free(&live);
+    return rc;
 }
 
 int sw_capture(pid_t pid, int nonblocking, sw_buf *out, sw_capture_stats *st, sw_err *e)
 {
     sw_python py;
     sw_remote remote = { .pid = pid };
-    sw_recorder rec = { .remote = &remote };
+    sw_recorder rec = { .source = { sw_remote_read, &remote } };
     sw_stopper stopper = { 0 };
     spw_layout L;
     spw_snap_thread *threads = NULL;
     uint32_t n_threads = 0;
     uint8_t blob[SPW_SNAP_OFFSETS_MAX];
     size_t blob_len = 0;
-    sw_buf live = { 0 }, replayed = { 0 }, bare = { 0 };
+    sw_buf live = { 0 };
     int rc = -1;
 
     memset(st, 0, sizeof *st);
     if (SPW_ARCH_HOST == SPW_ARCH_UNKNOWN)
         return sw_fail(e, "capture is not supported on this architecture");
     if (sw_find_python(pid, &py, e)) return -1;
+    sw_source src = { .reader = { sw_remote_read, &remote }, .arch = SPW_ARCH_HOST,
+                      .runtime = py.runtime, .code_type = py.code_type,
+                      .failure = read_failure, .failure_ctx = &remote };
+    snprintf(src.name, sizeof src.name, "process %d", (int)pid);
 
     if (!nonblocking && sw_stop(&stopper, pid, e)) return -1;
     double t0 = now_ms();
-    rc = record(&remote, &py, blob, &blob_len, &L, &threads, &n_threads, &rec, &live, e);
+    rc = record(&src, blob, &blob_len, &L, &threads, &n_threads, &rec, &live, e);
+    if (rc == 0 && remote.gone) rc = read_failure(&remote, e, "", 0);
     /* Released on every path, before any of the slower work below. */
     if (!nonblocking) {
         sw_resume(&stopper);
         st->stopped_ms = now_ms() - t0;
     }
-    if (rc) goto done;
-    rc = -1;
-
-    spw_snap_spec spec = {
-        .header = { .arch = SPW_ARCH_HOST, .pointer_width = 8,
-                    .free_threaded = L.free_threaded, .py_version = L.py_version,
-                    .code_type = py.code_type },
-        .offsets = blob,
-        .offsets_len = (uint32_t)blob_len,
-        .threads = threads,
-        .n_threads = n_threads,
-    };
-    /* Replay the recording exactly as `spwalk replay` would, from encoded bytes. */
-    if (encode(&spec, &rec, NULL, &bare, e)) goto done;
-    sw_snap snap;
-    if (sw_snap_open(&snap, (const uint8_t *)bare.data, bare.len, e)) goto done;
-    int r2 = sw_snap_render(&snap, SW_JSON, &replayed, e);
-    sw_snap_close(&snap);
-    if (r2) goto done;
-    if (replayed.len != live.len || memcmp(replayed.data, live.data, live.len) != 0) {
-        sw_fail(e, "internal error: the snapshot does not replay to what the capture saw "
-                   "(please report this with `spwalk capture --nonblocking` output)");
-        goto done;
-    }
-    if (encode(&spec, &rec, &replayed, out, e)) goto done;
-
-    st->n_threads = n_threads;
-    st->n_regions = (uint32_t)rec.n;
-    st->bytes_recorded = rec.bytes;
-    st->n_reads = rec.n_reads;
-    st->n_remote_reads = rec.n_remote;
-    rc = 0;
-done:
+    if (rc == 0)
+        rc = finish(&src, blob, blob_len, &L, threads, n_threads, &rec, &live, out, st, e);
     free(threads);
     sw_recorder_free(&rec);
     sw_buf_free(&live);
-    sw_buf_free(&replayed);
-    sw_buf_free(&bare);
     return rc;
 }

@@ -8,6 +8,10 @@
  * tables of the file on disk (.symtab when the binary is not stripped, .dynsym otherwise),
  * and add the load bias computed from /proc/PID/maps and the file's program headers.
  *
+ * Both a live process (/proc/PID/maps) and a core file (its NT_FILE table, corefile.c)
+ * feed their file mappings to one function, sw_python_in_mappings(); only the way a
+ * candidate file is opened differs.
+ *
  * The ELF file is parsed defensively (every offset and count checked against the file
  * size): it is a file from another process's view of the filesystem, not ours to trust.
  */
@@ -23,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "spwalk.h"
+#include "corefile.h"
 
 #if defined(__x86_64__)
 #define HOST_MACHINE EM_X86_64
@@ -90,16 +94,17 @@ uint64_t sw_elf_symbol(const uint8_t *elf, size_t len, const char *name)
     return 0;
 }
 
-/* Load bias of an object whose file offset `off` is mapped at `start`: the PT_LOAD
- * segment containing that page says which virtual address the page has in the file. */
-static int elf_bias(const uint8_t *elf, size_t len, uint64_t start, uint64_t off, uint64_t *bias)
+/* Load bias of an object whose file offset `off` is mapped at `start` (pages of `page`
+ * bytes): the PT_LOAD segment containing that page says which virtual address the page has
+ * in the file. */
+static int elf_bias(const uint8_t *elf, size_t len, uint64_t start, uint64_t off, uint64_t page,
+                    uint64_t *bias)
 {
     const Elf64_Ehdr *h = elf_header(elf, len);
     if (!h || h->e_phentsize != sizeof(Elf64_Phdr) || h->e_phoff % 8 != 0 ||
         !in_file(h->e_phoff, (uint64_t)h->e_phnum * sizeof(Elf64_Phdr), len))
         return -1;
     const Elf64_Phdr *ph = (const Elf64_Phdr *)(const void *)(elf + h->e_phoff);
-    const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     for (uint16_t i = 0; i < h->e_phnum; i++) {
         if (ph[i].p_type != PT_LOAD) continue;
         uint64_t seg_off = ph[i].p_offset & ~(page - 1);
@@ -113,15 +118,8 @@ static int elf_bias(const uint8_t *elf, size_t len, uint64_t start, uint64_t off
     return -1;
 }
 
-/* One mapped file: the mapping with the lowest file offset is used for the bias. */
-typedef struct mapped {
-    char path[4096];
-    uint64_t start, off;
-    int is_exe;
-} mapped;
-
-/* Map a whole file read-only. */
-static const uint8_t *map_file(const char *path, size_t *len)
+/* Map a whole file read-only; NULL if it cannot be (missing, not a regular file, empty). */
+const uint8_t *sw_map_file(const char *path, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return NULL;
@@ -135,29 +133,19 @@ static const uint8_t *map_file(const char *path, size_t *len)
     return p;
 }
 
-/* Try one candidate object: open it as the target sees it, find both symbols. */
-static int try_object(pid_t pid, const mapped *m, sw_python *py)
+/* Try one candidate object: find both symbols in its file, the bias from where its lowest
+ * mapped page went. */
+static int try_object(const sw_mapping *m, sw_open_object open_object, void *ctx, sw_python *py)
 {
-    char path[4200];
     size_t len = 0;
-    const uint8_t *elf = NULL;
-    /* The target may live in another mount namespace, or its binary may have been
-     * replaced since it started: /proc/PID/exe and /proc/PID/root/<path> see the file the
-     * target mapped; the plain path is the last resort. */
-    if (m->is_exe) {
-        snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
-        elf = map_file(path, &len);
-    }
-    if (!elf) {
-        snprintf(path, sizeof path, "/proc/%d/root%s", (int)pid, m->path);
-        elf = map_file(path, &len);
-    }
-    if (!elf) elf = map_file(m->path, &len);
+    const uint8_t *elf = open_object(ctx, m, &len);
     if (!elf) return -1;
     uint64_t runtime = sw_elf_symbol(elf, len, "_PyRuntime");
     uint64_t code_type = sw_elf_symbol(elf, len, "PyCode_Type");
     uint64_t bias = 0;
-    int ok = runtime && code_type && elf_bias(elf, len, m->start, m->off, &bias) == 0;
+    int ok = runtime && code_type && elf_bias(elf, len, m->start, m->offset,
+                                                   m->page ? m->page : (uint64_t)sysconf(_SC_PAGESIZE),
+                                                   &bias) == 0;
     munmap((void *)(uintptr_t)elf, len);
     if (!ok) return -1;
     py->runtime = runtime + bias;
@@ -167,10 +155,58 @@ static int try_object(pid_t pid, const mapped *m, sw_python *py)
     return 0;
 }
 
-static int contains_python(const char *path)
+int sw_python_is_candidate(const char *path)
 {
     const char *base = strrchr(path, '/');
     return strstr(base ? base + 1 : path, "python") != NULL;
+}
+
+int sw_python_in_mappings(const sw_mapping *maps, size_t n, sw_open_object open_object,
+                          void *ctx, sw_python *py)
+{
+    /* One candidate per file: the mapping with the lowest file offset gives the bias. */
+    sw_mapping *files = sw_xmalloc((n ? n : 1) * sizeof *files);
+    size_t n_files = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (!maps[k].is_exe && !sw_python_is_candidate(maps[k].path)) continue;
+        size_t i;
+        for (i = 0; i < n_files; i++)
+            if (strcmp(files[i].path, maps[k].path) == 0) break;
+        if (i == n_files) files[n_files++] = maps[k];
+        else if (maps[k].offset < files[i].offset) {
+            files[i].start = maps[k].start;
+            files[i].offset = maps[k].offset;
+        }
+        files[i].is_exe |= maps[k].is_exe;
+    }
+    /* The executable first: a statically linked interpreter is the common case. */
+    int found = -1;
+    for (int pass = 0; pass < 2 && found != 0; pass++)
+        for (size_t i = 0; i < n_files && found != 0; i++)
+            if (files[i].is_exe == (pass == 0)) found = try_object(&files[i], open_object, ctx, py);
+    free(files);
+    return found;
+}
+
+/* How a live process's objects are opened: as the target sees them. The target may live
+ * in another mount namespace, or its binary may have been replaced since it started:
+ * /proc/PID/exe and /proc/PID/root/<path> see the file the target mapped; the plain path
+ * is the last resort. */
+static const uint8_t *open_in_process(void *ctx, const sw_mapping *m, size_t *len)
+{
+    const pid_t pid = *(const pid_t *)ctx;
+    char path[4200];
+    const uint8_t *elf = NULL;
+    if (m->is_exe) {
+        snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+        elf = sw_map_file(path, len);
+    }
+    if (!elf) {
+        snprintf(path, sizeof path, "/proc/%d/root%s", (int)pid, m->path);
+        elf = sw_map_file(path, len);
+    }
+    if (!elf) elf = sw_map_file(m->path, len);
+    return elf;
 }
 
 int sw_find_python(pid_t pid, sw_python *py, sw_err *e)
@@ -192,8 +228,10 @@ int sw_find_python(pid_t pid, sw_python *py, sw_err *e)
         if (errno == ENOENT) return sw_fail(e, "no such process: %d", (int)pid);
         return sw_fail(e, "cannot read %s: %s", path, strerror(errno));
     }
-    mapped *files = NULL;
-    size_t n_files = 0;
+    /* Every file mapping, with its path copied (the line buffer is reused). */
+    sw_mapping *maps = NULL;
+    char **paths = NULL;
+    size_t n_maps = 0, cap = 0;
     char line[4096 + 256];
     while (fgets(line, sizeof line, f)) {
         unsigned long long start, end, off;
@@ -205,41 +243,32 @@ int sw_find_python(pid_t pid, sw_python *py, sw_err *e)
         name[strcspn(name, "\n")] = '\0';
         if (name[0] != '/') continue; /* anonymous, [heap], [stack], ... */
         int is_exe = exe[0] && strcmp(name, exe) == 0;
-        if (!is_exe && !contains_python(name)) continue;
-        size_t i;
-        for (i = 0; i < n_files; i++)
-            if (strcmp(files[i].path, name) == 0) break;
-        if (i == n_files) {
-            files = sw_xrealloc(files, (n_files + 1) * sizeof *files);
-            memset(&files[n_files], 0, sizeof *files);
-            snprintf(files[n_files].path, sizeof files[n_files].path, "%s", name);
-            files[n_files].start = start;
-            files[n_files].off = off;
-            files[n_files].is_exe = is_exe;
-            n_files++;
-        } else if (off < files[i].off) {
-            files[i].start = start;
-            files[i].off = off;
+        if (!is_exe && !sw_python_is_candidate(name)) continue;
+        if (n_maps == cap) {
+            cap = cap ? 2 * cap : 16;
+            maps = sw_xrealloc(maps, cap * sizeof *maps);
+            paths = sw_xrealloc(paths, cap * sizeof *paths);
         }
+        paths[n_maps] = sw_xmalloc(strlen(name) + 1);
+        memcpy(paths[n_maps], name, strlen(name) + 1);
+        maps[n_maps] = (sw_mapping){ .start = start, .offset = off, .path = paths[n_maps],
+                                     .is_exe = is_exe };
+        n_maps++;
     }
     int read_error = ferror(f);
     fclose(f);
-    if (read_error) {
-        free(files);
-        return sw_fail(e, "cannot read %s", path);
-    }
-    if (n_files == 0 && exe[0] == '\0') {
-        free(files);
+    int found = -1;
+    if (!read_error && (n_maps || exe[0]))
+        found = sw_python_in_mappings(maps, n_maps, open_in_process, &pid, py);
+    for (size_t i = 0; i < n_maps; i++) free(paths[i]);
+    free(paths);
+    free(maps);
+    if (read_error) return sw_fail(e, "cannot read %s", path);
+    if (n_maps == 0 && exe[0] == '\0') {
         /* An empty maps file: a zombie, or a process we may not look into. */
         return sw_fail(e, "process %d has no readable memory map (exited, or permission "
                           "denied)", (int)pid);
     }
-    /* The executable first: a statically linked interpreter is the common case. */
-    int found = -1;
-    for (int pass = 0; pass < 2 && found != 0; pass++)
-        for (size_t i = 0; i < n_files && found != 0; i++)
-            if (files[i].is_exe == (pass == 0)) found = try_object(pid, &files[i], py);
-    free(files);
     if (found != 0)
         return sw_fail(e, "process %d (%s) is not a supported Python: no _PyRuntime and "
                           "PyCode_Type symbols in its executable or a mapped libpython",

@@ -1,8 +1,8 @@
 /*
  * remote.c — reading another process: process_vm_readv, and the recording reader.
  *
- * The recording reader is what turns a capture into a snapshot. It is a read-through
- * cache: a read wholly inside bytes already recorded is served from them; anything else
+ * The recording reader is what turns a capture into a snapshot. It wraps any reader (the
+ * remote one, a core file's) and is a read-through cache: a read wholly inside bytes already recorded is served from them; anything else
  * is read from the target once, the bytes already recorded win over the fresh ones, and
  * the union is kept. Two consequences matter:
  *   - every byte the walker and symbolizer saw is in the snapshot, and only those bytes;
@@ -67,7 +67,7 @@ int sw_recorder_read(void *ctx, uint64_t addr, void *dst, size_t len)
 
     uint8_t *fresh = sw_xmalloc(want);
     r->n_remote++;
-    if (sw_remote_read(r->remote, addr, fresh, want) != 0) {
+    if (spw_read(&r->source, addr, fresh, want) != 0) {
         free(fresh);
         return -1;
     }

@@ -147,17 +147,17 @@ typedef struct sw_rec_region {
     uint8_t *data;
 } sw_rec_region;
 
-/* The recording reader: a read-through cache over the remote reader. Every byte the target
- * handed out is kept, in sorted disjoint regions (touching ones merged), and served again
- * from the cache: a byte is read from the target at most once, so even a capture of a
- * running process is self-consistent and replays exactly. */
+/* The recording reader: a read-through cache over another reader (a remote process, a core
+ * file). Every byte the source handed out is kept, in sorted disjoint regions (touching
+ * ones merged), and served again from the cache: a byte is read from the source at most
+ * once, so even a capture of a running process is self-consistent and replays exactly. */
 typedef struct sw_recorder {
-    sw_remote *remote;
+    spw_reader source;
     sw_rec_region *regions;
     size_t n, cap;
     uint64_t bytes;    /* total recorded */
     uint64_t n_reads;  /* reads served */
-    uint64_t n_remote; /* reads that went to the target */
+    uint64_t n_remote; /* reads that went to the source */
     int overflow;      /* recording stopped: more than SW_FILE_MAX bytes */
 } sw_recorder;
 

@@ -303,10 +303,10 @@ static void test_note_errors(void **state)
         spw_put32(m + n0, bad[i]);
         assert_int_equal(parse(&p, m, len), SPW_CORE_E_NOTE);
     }
-    /* The PT_NOTE segment itself past the end of the file. */
+    /* The PT_NOTE segment itself past the end of the file (a core cut short). */
     memcpy(m, buf, len);
     spw_put64(m + PH(0) + 32, len);
-    assert_int_equal(parse(&p, m, len), SPW_CORE_E_NOTE);
+    assert_int_equal(parse(&p, m, len), SPW_CORE_E_TRUNCATED);
     /* NT_PRSTATUS too short to hold pr_pid: shrink it and shift nothing (the following
      * notes misparse, but the first error is the short prstatus). */
     memcpy(m, buf, len);
