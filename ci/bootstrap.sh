@@ -25,6 +25,7 @@ PACKAGES=(
   xz-utils libssl-dev zlib1g-dev libffi-dev libbz2-dev libreadline-dev libsqlite3-dev
   liblzma-dev libncurses-dev uuid-dev libgdbm-dev
   chromium
+  gdb
 )
 PACKAGES_ARM64=(libcmocka-dev:arm64)
 
