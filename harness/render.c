@@ -165,13 +165,47 @@ static void render_frame(const spw_frame *f, const spw_symbol *sym, spw_sym_err 
     }
 }
 
+/* The reads one rendering may still make (spwalk.h: the bounds of a rendering). A read
+ * past them fails, which ends the walk or symbolization in hand; sw_render then refuses
+ * the whole input rather than print a rendering that depends on where the budget ran out. */
+typedef struct budget {
+    const spw_reader *inner;
+    uint64_t left;
+    int spent;
+} budget;
+
+static int budget_read(void *ctx, uint64_t addr, void *dst, size_t len)
+{
+    budget *b = ctx;
+    if (b->left == 0) {
+        b->spent = 1;
+        return -1;
+    }
+    b->left--;
+    return spw_read(b->inner, addr, dst, len);
+}
+
+/* min(base + per_byte * input, max); input 0 (a live process) gives max. */
+static uint64_t bound(uint64_t base, uint64_t per_byte, uint64_t max, size_t input)
+{
+    if (input == 0 || input > (max - base) / per_byte) return max;
+    return base + per_byte * input;
+}
+
 int sw_render(const sw_view *v, sw_format fmt, sw_buf *out, sw_err *e)
 {
+    const uint64_t max_reads = bound(SW_READS_BASE, SW_READS_PER_BYTE, SW_READS_MAX,
+                                     v->input_bytes);
+    const uint64_t max_out = bound(SW_OUTPUT_BASE, SW_OUTPUT_PER_BYTE, SW_OUTPUT_MAX,
+                                   v->input_bytes);
+    budget b = { .inner = v->reader, .left = max_reads };
+    const spw_reader reader = { budget_read, &b };
+    const size_t out_start = out->len;
     spw_frame *frames = sw_xmalloc(SW_DEPTH * sizeof *frames);
-    uint64_t total = 0, visited = 0;
+    int rc = 0;
 
     render_header(v->layout, v->n_threads, fmt, out);
-    for (uint32_t i = 0; i < v->n_threads; i++) {
+    for (uint32_t i = 0; i < v->n_threads && rc == 0; i++) {
         spw_walk_args args = {
             .layout = v->layout,
             .code_type = v->code_type,
@@ -180,26 +214,30 @@ int sw_render(const sw_view *v, sw_format fmt, sw_buf *out, sw_err *e)
             .max_frames = SW_DEPTH,
         };
         spw_walk_result res;
-        spw_walk(&args, v->reader, &res);
-        total += res.n_frames;
-        visited += res.n_visited;
-        if (total > SW_FRAMES_MAX || visited > SW_VISITS_MAX) {
-            free(frames);
-            return sw_fail(e, "more than %u frames in all threads (%u followed): not a real "
-                              "capture", SW_FRAMES_MAX, SW_VISITS_MAX);
-        }
+        spw_walk(&args, &reader, &res);
         render_thread(&v->threads[i], &res, i, fmt, out);
         /* A dropped walk still lists the frames it emitted before it stopped: each passed
          * every check, and they show where the chain went wrong. */
-        for (uint32_t k = 0; k < res.n_frames; k++) {
+        for (uint32_t k = 0; k < res.n_frames && !b.spent; k++) {
             spw_symbol sym;
-            spw_sym_err err = spw_symbolize(v->layout, v->reader, frames[k].code,
+            spw_sym_err err = spw_symbolize(v->layout, &reader, frames[k].code,
                                             frames[k].lasti, &sym);
             render_frame(&frames[k], &sym, err, k, fmt, out);
+            if (out->len - out_start > max_out) break;
         }
         if (fmt == SW_JSON) sw_buf_puts(out, res.n_frames ? "\n    ]}" : "]}");
+        if (b.spent)
+            rc = sw_fail(e, "more than %llu reads of memory to render %u thread%s: not a "
+                            "real capture (a real one needs far fewer)",
+                         (unsigned long long)max_reads, v->n_threads,
+                         v->n_threads == 1 ? "" : "s");
+        else if (out->len - out_start > max_out)
+            rc = sw_fail(e, "the stacks of %u thread%s would print more than %llu bytes: not "
+                            "a real capture (a real one prints less than its own size)",
+                         v->n_threads, v->n_threads == 1 ? "" : "s",
+                         (unsigned long long)max_out);
     }
-    if (fmt == SW_JSON) sw_buf_puts(out, v->n_threads ? "\n  ]\n}\n" : "]\n}\n");
+    if (rc == 0 && fmt == SW_JSON) sw_buf_puts(out, v->n_threads ? "\n  ]\n}\n" : "]\n}\n");
     free(frames);
-    return 0;
+    return rc;
 }

@@ -131,6 +131,7 @@ int sw_snap_open(sw_snap *s, const uint8_t *buf, size_t len, sw_err *e)
     s->threads = sw_xmalloc((size_t)s->snap.n_threads * sizeof *s->threads);
     for (uint32_t i = 0; i < s->snap.n_threads; i++)
         s->threads[i] = spw_snapshot_thread(&s->snap, i);
+    s->input_bytes = len;
     s->reader.read = spw_image_read;
     s->reader.ctx = &s->snap;
     return 0;
@@ -150,6 +151,7 @@ int sw_snap_render(const sw_snap *s, sw_format fmt, sw_buf *out, sw_err *e)
         .code_type = s->snap.header.code_type,
         .threads = s->threads,
         .n_threads = s->snap.n_threads,
+        .input_bytes = s->input_bytes,
     };
     return sw_render(&v, fmt, out, e);
 }

@@ -37,13 +37,23 @@
 #define SW_DEPTH SPW_WALK_DEPTH_MAX
 /* Largest snapshot file spwalk reads or writes. */
 #define SW_FILE_MAX ((size_t)256 << 20)
-/* Most frames one rendering may hold across all threads; a hostile file could otherwise
- * ask for 65536 threads x 4096 frames each. */
-#define SW_FRAMES_MAX (1u << 20)
-/* Most frames all walks of one rendering may follow (emitted or skipped): every thread of
- * a forged file can point at the same 16384-frame chain, and 65536 such walks would take
- * minutes. A real capture follows a few thousand. */
-#define SW_VISITS_MAX (1u << 24)
+/* The work and output of one rendering (replay, verify, capture, dump) are bounded, so
+ * that a small forged file cannot make spwalk run for minutes or print gigabytes (every
+ * thread entry of a file can point at the same deep chain of frames with the longest
+ * names). Real captures stay far below both bounds: their replay output is 0.25-0.6 times
+ * the file's size, and they need fewer reads than SW_READS_PER_BYTE per byte of the file.
+ *   reads of target memory   at most SW_READS_BASE + SW_READS_PER_BYTE x the input's size,
+ *                            and never more than SW_READS_MAX
+ *   output bytes             at most SW_OUTPUT_BASE + SW_OUTPUT_PER_BYTE x the input's size,
+ *                            and never more than SW_OUTPUT_MAX (the largest expected output
+ *                            a snapshot can hold, so nothing larger could be verified)
+ * A live process (capture, dump) has no input size: only the absolute bounds apply. */
+#define SW_READS_BASE (1u << 20)
+#define SW_READS_PER_BYTE 4u
+#define SW_READS_MAX (1u << 24)
+#define SW_OUTPUT_BASE ((size_t)1 << 20)
+#define SW_OUTPUT_PER_BYTE 4u
+#define SW_OUTPUT_MAX ((size_t)SPW_SNAP_EXPECTED_MAX)
 
 /* ---- errors: one line of text, printed by main() as "spwalk: error: <msg>" ---------- */
 typedef struct sw_err {
@@ -79,10 +89,12 @@ typedef struct sw_view {
     uint64_t code_type;
     const spw_snap_thread *threads;
     uint32_t n_threads;
+    size_t input_bytes; /* size of the file rendered; 0 for a live process */
 } sw_view;
 
 /* Walk and symbolize every thread of v in order and append the rendering to out.
- * Deterministic: depends only on the bytes the reader returns. */
+ * Deterministic: depends only on the bytes the reader returns. Fails, with out holding a
+ * partial rendering, when the rendering would pass the bounds above. */
 int sw_render(const sw_view *v, sw_format fmt, sw_buf *out, sw_err *e);
 
 /* "3.13.5", "3.14.0rc1" from PY_VERSION_HEX, into buf[cap]. */
@@ -107,6 +119,7 @@ typedef struct sw_snap {
     spw_layout layout;
     spw_snap_thread *threads; /* copy of the thread table */
     spw_reader reader;        /* the image reader over snap */
+    size_t input_bytes;       /* the encoded file's size: bounds a replay's work */
 } sw_snap;
 
 /* Decode buf (which must outlive s) and check it can be replayed: the header agrees with

@@ -224,3 +224,82 @@ def test_work_is_bounded(tool, tmp_path):
     out = spwalk(tool, "replay", f)
     assert_refused(out, "too much work")
     assert b"not a real capture" in out.stderr
+
+
+
+def snapshot_parts(data):
+    """(thread entries [(tstate, thread_id, native_id)], regions [(addr, bytes)])."""
+    offsets_len, n_threads, n_regions = struct.unpack_from("<III", data, 32)
+    threads_at = 64 + (offsets_len + 7) // 8 * 8
+    regions_at = threads_at + 24 * n_threads
+    threads = [struct.unpack_from("<QQQ", data, threads_at + 24 * i) for i in range(n_threads)]
+    regions = []
+    for i in range(n_regions):
+        addr, n, off = struct.unpack_from("<QQQ", data, regions_at + 24 * i)
+        regions.append((addr, data[off:off + n]))
+    return threads, regions
+
+
+def run_limited(tool, tmp_path, *args, limit_mib=256):
+    """(exit status, stdout size, stderr, seconds) of one spwalk run whose address space is
+    capped at limit_mib (RLIMIT_AS: stricter than resident memory; a run that needs more
+    fails to allocate and says "out of memory"). The sanitizers' shadow memory needs
+    terabytes of address space, so the ASan build runs without the cap."""
+    import resource
+    import time
+
+    def cap():
+        n = limit_mib << 20
+        resource.setrlimit(resource.RLIMIT_AS, (n, n))
+
+    env = dict(os.environ, **SANITIZERS)
+    with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:
+        t0 = time.monotonic()
+        rc = subprocess.run([tool, *map(str, args)], stdout=out, stderr=err, env=env,
+                            timeout=120, preexec_fn=None if "asan" in tool else cap).returncode
+        seconds = time.monotonic() - t0
+    return rc, (tmp_path / "out").stat().st_size, (tmp_path / "err").read_bytes(), seconds
+
+
+DEEP = CORPUS / "3.13t-deep" / "snapshot.spw"
+
+
+@pytest.mark.parametrize("copies,filler_mib", [(32, 0), (65536, 0), (65536, 60)])
+def test_amplification_is_refused_within_bounds(tool, tmp_path, copies, filler_mib):
+    """Every thread entry of a forged file names the deepest thread of a real capture (905
+    frames with their real names): each walk is legal, together they would print
+    gigabytes. Refused within the documented bounds (docs/spwalk.md: the bounds of a
+    rendering), in time and memory that do not grow with what the file asks for; the
+    filler makes the input as large as the goal says (≤ 64 MiB: ≤ 2 s, ≤ 256 MiB)."""
+    src = DEEP.read_bytes()
+    threads, regions = snapshot_parts(src)
+    deepest = threads[1]
+    if filler_mib:
+        assert regions[0][0] > 0x1000_0000 + (filler_mib << 20)
+        regions.insert(0, (0x1000_0000, b"\x01" * (filler_mib << 20)))
+    f = tmp_path / "amplified.spw"
+    f.write_bytes(build_snapshot(src, [deepest] * copies, regions))
+    size = f.stat().st_size
+    assert size <= 64 << 20
+    bound = min(64 << 20, (1 << 20) + 4 * size)  # docs/spwalk.md: the bounds of a rendering
+    for cmd in (("replay", "--json"), ("replay",)):
+        rc, out_bytes, err, seconds = run_limited(tool, tmp_path, *cmd, f)
+        print(f"{os.path.basename(tool)} {' '.join(cmd)}: {copies} entries, {size >> 10} KiB "
+              f"in: exit {rc}, {out_bytes >> 10} KiB out, {seconds:.2f} s")
+        assert seconds <= 60, (cmd, seconds)  # a hang, not a figure: bench/ prints those
+        if rc == 0:  # the text form of the fewest copies is small enough to print
+            assert cmd == ("replay",) and out_bytes <= bound and err == b"", (cmd, err)
+            continue
+        assert rc == 1 and out_bytes == 0, (cmd, rc, err)
+        assert err.startswith(b"spwalk: error: ") and err.count(b"\n") == 1, err
+        assert b"not a real capture" in err, err
+        assert b"would print more than" in err or b"reads of memory" in err, err
+
+
+def test_real_captures_are_far_inside_the_bounds(tool, tmp_path):
+    """The bounds refuse only forgeries: every committed real capture replays, and needs
+    less than a fifth of the output the bound allows for its size."""
+    for snap in sorted(CORPUS.glob("*/snapshot.spw")):
+        out = spwalk(tool, "replay", "--json", snap)
+        assert out.returncode == 0, (snap, out.stderr)
+        assert len(out.stdout) * 5 < (1 << 20) + 4 * snap.stat().st_size, snap
