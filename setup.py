@@ -51,7 +51,10 @@ missing = [p for p in EXCLUDED if p not in CORE_SRC]
 if not CORE_SRC or missing:
     raise SystemExit(f"spprof: the core sources are incomplete under {HERE}/core "
                      f"(missing {missing or 'core/*.c'}); build from a clone or the sdist")
-EXT_SRC = rel_glob("python/src/*.c") + [p for p in CORE_SRC if p not in EXCLUDED]
+# keep_drops writes drop files with the harness's encode/replay/render code (python/ext.mk)
+EXT_HARNESS_SRC = ["harness/render.c", "harness/replay.c", "harness/util.c"]
+EXT_SRC = (rel_glob("python/src/*.c") + [p for p in CORE_SRC if p not in EXCLUDED]
+           + EXT_HARNESS_SRC)
 SPWALK_SRC = rel_glob("harness/*.c") + CORE_SRC
 HEADERS = rel_glob("core/*.h") + rel_glob("python/src/*.h") + rel_glob("harness/*.h")
 
@@ -109,7 +112,7 @@ setup(
             "spprof._native",
             sources=EXT_SRC,
             depends=HEADERS,
-            include_dirs=["core", "python/src"],
+            include_dirs=["core", "python/src", "harness"],
             define_macros=MACROS,
             extra_compile_args=FLAGS + ["-fvisibility=hidden"],
             extra_link_args=["-pthread"],

@@ -126,26 +126,9 @@ static int encode(const spw_snap_spec *base, const sw_recorder *rec, const sw_bu
     }
     spec.regions = regions;
     spec.n_regions = (uint32_t)rec->n;
-    spec.expected = expected ? (const uint8_t *)expected->data : NULL;
-    spec.expected_len = expected ? (uint32_t)expected->len : 0;
-
-    /* Size first (cap 0), then encode into a buffer of exactly that size. */
-    size_t size = 0;
-    spw_snap_err se = spw_snapshot_encode(&spec, NULL, 0, &size);
-    if (se == SPW_SNAP_E_NOSPACE && size <= SW_FILE_MAX) {
-        if (out->cap < size + 1) {
-            out->data = sw_xrealloc(out->data, size + 1);
-            out->cap = size + 1;
-        }
-        se = spw_snapshot_encode(&spec, (uint8_t *)out->data, size, &size);
-        out->len = se == SPW_SNAP_OK ? size : 0;
-    }
+    const int rc = sw_snap_encode(&spec, expected, out, e);
     free(regions);
-    if (se == SPW_SNAP_E_NOSPACE && size > SW_FILE_MAX)
-        return sw_fail(e, "snapshot larger than %zu MiB", SW_FILE_MAX >> 20);
-    if (se != SPW_SNAP_OK)
-        return sw_fail(e, "cannot encode the snapshot: %s", spw_snap_strerror(se));
-    return 0;
+    return rc;
 }
 
 /* The part of a capture that reads the source (while a live target is held). */

@@ -113,6 +113,29 @@ int sw_write_file(const char *path, const void *data, size_t len, sw_err *e)
     return 0;
 }
 
+int sw_snap_encode(const spw_snap_spec *spec, const sw_buf *expected, sw_buf *out, sw_err *e)
+{
+    spw_snap_spec sp = *spec;
+    sp.expected = expected ? (const uint8_t *)(expected->data ? expected->data : "") : NULL;
+    sp.expected_len = expected ? (uint32_t)expected->len : 0;
+    /* Size first (cap 0), then encode into a buffer of exactly that size. */
+    size_t size = 0;
+    spw_snap_err se = spw_snapshot_encode(&sp, NULL, 0, &size);
+    if (se == SPW_SNAP_E_NOSPACE && size <= SW_FILE_MAX) {
+        if (out->cap < size + 1) {
+            out->data = sw_xrealloc(out->data, size + 1);
+            out->cap = size + 1;
+        }
+        se = spw_snapshot_encode(&sp, (uint8_t *)out->data, size, &size);
+        out->len = se == SPW_SNAP_OK ? size : 0;
+    }
+    if (se == SPW_SNAP_E_NOSPACE && size > SW_FILE_MAX)
+        return sw_fail(e, "snapshot larger than %zu MiB", SW_FILE_MAX >> 20);
+    if (se != SPW_SNAP_OK)
+        return sw_fail(e, "cannot encode the snapshot: %s", spw_snap_strerror(se));
+    return 0;
+}
+
 int sw_snap_open(sw_snap *s, const uint8_t *buf, size_t len, sw_err *e)
 {
     memset(s, 0, sizeof *s);

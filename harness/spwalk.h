@@ -112,6 +112,10 @@ int sw_read_file(const char *path, uint8_t **data, size_t *len, sw_err *e);
  * and existing non-regular files (devices, pipes) are written in place. */
 int sw_write_file(const char *path, const void *data, size_t len, sw_err *e);
 
+/* Encode spec with `expected` as its expected output (NULL: none) into out, sized first.
+ * Shared by capture and the extension's drop files (python/src/drop_file.c). */
+int sw_snap_encode(const spw_snap_spec *spec, const sw_buf *expected, sw_buf *out, sw_err *e);
+
 /* A decoded, cross-checked snapshot ready to replay. reader.ctx points at snap inside the
  * struct itself, so an sw_snap must stay where sw_snap_open() filled it. */
 typedef struct sw_snap {

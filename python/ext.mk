@@ -13,9 +13,12 @@ BUILD ?= build
 EXT_SRC_DIR := python/src
 EXT_SRC := $(sort $(wildcard $(EXT_SRC_DIR)/*.c))
 EXT_CORE_SRC := $(filter-out core/synth.c core/flavor_blobs.c core/walk_known.c,$(sort $(wildcard core/*.c)))
-EXT_HDRS := $(wildcard core/*.h $(EXT_SRC_DIR)/*.h)
+# keep_drops writes drop files with the harness's own encode/replay/render code
+# (python/src/drop_file.c), so their expected output is what `spwalk replay` prints.
+EXT_HARNESS_SRC := harness/render.c harness/replay.c harness/util.c
+EXT_HDRS := $(wildcard core/*.h $(EXT_SRC_DIR)/*.h) harness/spwalk.h
 EXT_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -O2 -g -fPIC -fvisibility=hidden \
-              -D_GNU_SOURCE -Icore -I$(EXT_SRC_DIR)
+              -D_GNU_SOURCE -Icore -I$(EXT_SRC_DIR) -Iharness
 EXT_LDFLAGS := -shared -pthread
 
 .PHONY: ext python-test ext-build ext-clang
@@ -30,7 +33,7 @@ ext:
 # The build uses gcc; clang must accept the same sources with warnings as errors too.
 ext-clang:
 	@set -e; inc=$$($(PYTHON) -c 'import sysconfig as s; print(s.get_paths()["include"])'); \
-	for f in $(EXT_SRC) $(EXT_CORE_SRC); do clang $(EXT_CFLAGS) -I$$inc -fsyntax-only $$f; done
+	for f in $(EXT_SRC) $(EXT_CORE_SRC) $(EXT_HARNESS_SRC); do clang $(EXT_CFLAGS) -I$$inc -fsyntax-only $$f; done
 
 python-test: ext
 	@$(PYTHON) -c 'import pytest, fastjsonschema' 2>/dev/null || { echo "python-test: pytest and fastjsonschema are needed in $(PYTHON) (make pythons installs them in the cached interpreters; elsewhere: $(PYTHON) -m pip install pytest fastjsonschema)" >&2; exit 1; }
@@ -38,7 +41,7 @@ python-test: ext
 
 ifdef EXT_TAG
 EXT_OUT := $(BUILD)/python/$(EXT_TAG)
-EXT_OBJS := $(patsubst %.c,$(EXT_OUT)/%.o,$(EXT_SRC) $(EXT_CORE_SRC))
+EXT_OBJS := $(patsubst %.c,$(EXT_OUT)/%.o,$(EXT_SRC) $(EXT_CORE_SRC) $(EXT_HARNESS_SRC))
 EXT_SO := python/spprof/_native$(EXT_SUFFIX)
 ifeq ($(V),1)
 EXT_Q :=

@@ -94,15 +94,41 @@ def _check_mode(mode: str, engine: Optional[str]) -> Tuple[str, str]:
 
 
 # ---- start / stop ------------------------------------------------------------------------
+def _check_keep_drops(keep_drops, max_drops):
+    """(directory or None, max_drops) for start(keep_drops=, max_drops=)."""
+    if keep_drops is None:
+        if max_drops is not None:
+            raise ValueError("max_drops needs keep_drops (the directory to write them to)")
+        return None, 0
+    keep_drops = os.fspath(keep_drops)
+    if isinstance(keep_drops, bytes):
+        keep_drops = os.fsdecode(keep_drops)
+    if not keep_drops:
+        raise ValueError("keep_drops must name a directory")
+    if max_drops is None:
+        max_drops = DEFAULT_MAX_DROPS
+    if isinstance(max_drops, bool) or not isinstance(max_drops, int):
+        raise TypeError(f"max_drops must be an int, not {type(max_drops).__name__}")
+    if not 1 <= max_drops <= 1_000_000:
+        raise ValueError(f"max_drops must be between 1 and 1000000, got {max_drops!r}")
+    return os.path.abspath(keep_drops), max_drops
+
+
+#: Drop files one session writes at most when ``max_drops`` is not given.
+DEFAULT_MAX_DROPS = 16
+
+
 def _start_locked(interval_ms: float, depth: int, mode: str = "cpu",
-                  timer: str = "auto") -> _Session:
+                  timer: str = "auto", keep_drops: Optional[str] = None,
+                  max_drops: int = 0) -> _Session:
     global _session
     if _native.is_active():
         raise RuntimeError("spprof: the profiler is already running")
     names = NameCapture()
     names.install()  # before sampling starts: a thread started meanwhile is recorded
     try:
-        _native._start(int(round(interval_ms * 1e6)), timer, 0, depth, mode)
+        _native._start(int(round(interval_ms * 1e6)), timer, 0, depth, mode, keep_drops,
+                       max_drops)
     except BaseException:
         names.uninstall()
         raise
@@ -112,22 +138,28 @@ def _start_locked(interval_ms: float, depth: int, mode: str = "cpu",
 
 
 def start(interval_ms: float = 10, max_depth: Optional[int] = None, mode: str = "cpu",
-          engine: Optional[str] = None) -> None:
+          engine: Optional[str] = None, keep_drops=None,
+          max_drops: Optional[int] = None) -> None:
     """Start sampling every thread of this process every ``interval_ms`` of its CPU time
     (``mode="cpu"``) or of elapsed time, waiting included (``mode="wall"``), keeping at most
     ``max_depth`` frames per sample (default 256, at most 4096). ``engine``: ``"signal"``
     (per-thread CPU timers and SIGPROF; cpu mode's default) or ``"sampler"`` (one thread
-    that samples every thread; wall mode's only engine).
+    that samples every thread; wall mode's only engine). ``keep_drops``: a directory where
+    each dropped walk is written as a snapshot file that ``spwalk replay`` walks again to
+    the same status and reason, at most ``max_drops`` (default 16) a session
+    (``stats()["drops_kept"]``, ``["drops_not_kept"]``; docs/python-api.md).
 
     Raises ValueError if ``interval_ms`` is not within 1..1000, ``max_depth`` not within
     1..4096, or mode/engine unknown or incompatible, TypeError for a non-number,
     RuntimeError if already running, if this interpreter is not supported (the message
-    names its version), or if another SIGPROF handler is installed (signal engine)."""
+    names its version), if another SIGPROF handler is installed (signal engine), or if
+    ``keep_drops`` is not a directory this process can create files in."""
     value = _check_interval(interval_ms)
     depth = _check_max_depth(max_depth)
     mode, timer = _check_mode(mode, engine)
+    drops_dir, n_drops = _check_keep_drops(keep_drops, max_drops)
     with _lock:
-        _start_locked(value, depth, mode, timer)
+        _start_locked(value, depth, mode, timer, drops_dir, n_drops)
 
 
 _SIGPROF_REPLACED = (

@@ -4,6 +4,7 @@
  * state; it reads the interpreter only through the guarded live reader.
  */
 #include "agg.h"
+#include "drops.h"
 #include "guard.h"
 #include "handler.h"
 #include "live_reader.h"
@@ -63,6 +64,8 @@ size_t spp_slot_bytes(uint32_t depth)
 
 static void slot_free_memory(spp_slot *s)
 {
+    if (s->drops) munmap(s->drops, sizeof *s->drops);
+    s->drops = NULL;
     munmap(s->ring.cells, spp_slot_bytes(s->depth));
     s->ring.cells = NULL;
     s->scratch = NULL;
@@ -101,6 +104,14 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
         munmap(mem, spp_slot_bytes(depth));
         note_failed(tid);
         return;
+    }
+    /* keep_drops: the recorder, untouched (no RSS) until a drop fills it; without one the
+     * thread's drops are not kept, it is still sampled */
+    s->drops = NULL;
+    if (spp_g.cfg.drops_dir[0]) {
+        void *d = mmap(NULL, sizeof(spp_droprec), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (d != MAP_FAILED) s->drops = d;
     }
     s->ring.cells = mem;
     s->ring.mask = spp_g.ring_cells - 1u;
@@ -285,6 +296,7 @@ void spp_slot_disarm(uint32_t k)
     spp_slot_quiesce(s); /* no handler inside, none can enter */
     spp_timer_destroy(s);
     slot_drain(s);
+    spp_drops_flush_slot(s);
     spp_counts c;
     spp_slot_read_counts(s, &c);
     pthread_mutex_lock(&spp_g.mu);
@@ -462,6 +474,7 @@ void *spp_consumer_main(void *arg)
             spp_check_sigprof();
             posix_timers_watch();
             period = spp_drain_all() ? spp_g.cfg.scan_ns / 4 : spp_g.cfg.scan_ns;
+            spp_drops_flush();
         }
         pthread_mutex_unlock(&spp_g.agg_mu);
     }

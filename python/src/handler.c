@@ -4,8 +4,8 @@
  * The calls this file makes, all async-signal-safe: clock_gettime (the monotonic clock
  * through the vDSO, the thread's CPU clock through a system call), syscall(SYS_gettid)
  * (once per thread, then cached), ioctl and read on the thread's perf fd, and the fault guard's
- * sigsetjmp (guard.c). No malloc, no lock, no stdio, no Python API; errno is saved and
- * restored. State is reached without dynamic TLS: the slot comes from the signal itself
+ * sigsetjmp (guard.c); with keep_drops, what drop_record.c makes (no more). No malloc, no
+ * lock, no stdio, no Python API; errno is saved and restored. State is reached without dynamic TLS: the slot comes from the signal itself
  * (timers.h), the tid and the guard's recovery point are initial-exec TLS.
  */
 #include "handler.h"
@@ -268,6 +268,8 @@ void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
     spw_walk_result r;
     const int recorded = sample_walk(t, tstate, tid, s->scratch, s->depth, &s->ring, &r, NULL);
     publish(s, &r, recorded, -1, 0, weight, ts);
+    /* keep_drops: the thread is still interrupted, so a second walk reads what this one did */
+    if (UNLIKELY(r.status == SPW_WALK_DROPPED) && s->drops) spp_drop_record(s, t, tstate, &r);
 }
 
 /* ---- the sampler thread's samples (sampler.c): another thread's stack, read while it runs */
@@ -309,12 +311,16 @@ int spp_sample_concurrent(spp_slot *s, const spp_target *t, uint64_t weight, uin
             sample_walk(t, tstate, s->tid, s->scratch, s->depth, &s->ring, &r, &consistent);
         if (consistent) {
             publish(s, &r, recorded, -1, flags, weight, ts);
+            if (UNLIKELY(r.status == SPW_WALK_DROPPED) && s->drops)
+                spp_drop_from_log(s, t, tstate, &g_log, s->scratch, &r, 0);
             if (spp_thread_top(t, tstate, top) != 0) memset(top, 0, sizeof *top);
             return r.status != SPW_WALK_DROPPED && recorded;
         }
         count_add(&s->counts.retries, 1);
     }
     publish(s, &r, 0, SPP_DROP_TORN, 0, weight, ts);
+    /* keep_drops: the last attempt's log, which the replay walks to whatever it gives */
+    if (s->drops) spp_drop_from_log(s, t, tstate, &g_log, s->scratch, &r, 1);
     return 0;
 }
 

@@ -50,6 +50,18 @@ int spp_sample_concurrent(spp_slot *s, const spp_target *t, uint64_t weight, uin
                           uint32_t flags, spp_top *top);
 void spp_sample_repeat(spp_slot *s, uint64_t weight, uint64_t ts, uint32_t flags);
 
+/* keep_drops (drop_record.c, drops.h): record a dropped walk into the slot's recorder for
+ * the consumer to write as a snapshot file. spp_drop_record walks the thread state again
+ * through a recording reader (the handler's case: the thread is interrupted, its frames
+ * cannot change); spp_drop_from_log takes the sampler's read log of its last attempt. Both
+ * also record the symbolizer's reads for the emitted frames. Call only when s->drops. */
+struct spw_read_log;
+void spp_drop_record(spp_slot *s, const spp_target *t, uint64_t tstate,
+                     const spw_walk_result *live);
+void spp_drop_from_log(spp_slot *s, const spp_target *t, uint64_t tstate,
+                       const struct spw_read_log *log, const spw_frame *frames,
+                       const spw_walk_result *live, int torn);
+
 /* On the slot's own thread, SIGPROF blocked, when the thread is about to end: the whole
  * intervals its CPU clock crossed that no signal has accounted yet (a POSIX timer fires on
  * the tick after the boundary, which may come after the thread is gone) go to <unsampled>. */

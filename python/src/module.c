@@ -115,9 +115,15 @@ static PyObject *py_start(PyObject *self, PyObject *args)
     unsigned long long scan_ns = 0; /* benchmarks only: the consumer's period */
     unsigned int max_depth = 0;
     const char *mode = "cpu";
-    if (!PyArg_ParseTuple(args, "K|sKIs:_start", &interval_ns, &timer, &scan_ns, &max_depth,
-                          &mode))
+    const char *drops_dir = NULL; /* keep_drops: None, or the directory */
+    unsigned int max_drops = 0;
+    if (!PyArg_ParseTuple(args, "K|sKIszI:_start", &interval_ns, &timer, &scan_ns, &max_depth,
+                          &mode, &drops_dir, &max_drops))
         return NULL;
+    if (drops_dir && (!drops_dir[0] || strlen(drops_dir) >= sizeof ((spp_config *)0)->drops_dir)) {
+        PyErr_SetString(PyExc_ValueError, "keep_drops must be a directory path of 1 to 1023 bytes");
+        return NULL;
+    }
     if (max_depth > SPP_MAX_DEPTH) {
         PyErr_Format(PyExc_ValueError, "max_depth must be at most %u", SPP_MAX_DEPTH);
         return NULL;
@@ -172,7 +178,9 @@ static PyObject *py_start(PyObject *self, PyObject *args)
     cfg.interval_ns = interval_ns;
     cfg.scan_ns = scan_ns;
     cfg.max_depth = max_depth;
-    char err[256] = "";
+    if (drops_dir) strcpy(cfg.drops_dir, drops_dir);
+    cfg.max_drops = max_drops;
+    char err[1400] = "";
     int rc;
     Py_BEGIN_ALLOW_THREADS
     spp_api_lock();
@@ -352,6 +360,9 @@ static PyObject *py_stats(PyObject *self, PyObject *unused)
         { "sampler_cpu_ns", st.sampler_cpu_ns },
         { "walk_retries", st.c.retries },
         { "samples_reused", st.c.reused },
+        { "drops_kept", st.drops_kept },
+        { "drops_not_kept", st.drops_not_kept },
+        { "drop_recorders", st.drop_recorders },
     };
     PyObject *d = PyDict_New();
     if (!d || PyDict_SetItemString(d, "dropped_by_reason", reasons) != 0) goto fail;
@@ -432,7 +443,7 @@ static PyMethodDef methods[] = {
     { "_run_thread", (PyCFunction)(void (*)(void))py_run_thread, METH_VARARGS | METH_KEYWORDS,
       "_run_thread(fn, *args, **kwargs): wait until this new thread is sampled, then fn()." },
     { "_start", py_start, METH_VARARGS,
-      "_start(interval_ns, timer='auto', scan_ns=0, max_depth=0, mode='cpu'): begin sampling." },
+      "_start(interval_ns, timer='auto', scan_ns=0, max_depth=0, mode='cpu', keep_drops=None, max_drops=0): begin sampling." },
     { "_stop", py_stop, METH_NOARGS, "_stop() -> (start_ns, stop_ns, symbols, threads, stacks)." },
     { "_snapshot", py_snapshot, METH_NOARGS, "_snapshot() -> the same tuple as _stop(), so far, still running." },
     { "is_active", py_is_active, METH_NOARGS, "True while profiling." },

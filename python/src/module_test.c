@@ -9,6 +9,7 @@
 #include "module.h"
 #include "shim.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,31 +109,49 @@ static PyObject *py_walk_self(PyObject *self, PyObject *args)
     return res;
 }
 
-/* A crafted thread state whose frame chain runs into a PROT_NONE page:
- *   tstate.current_frame -> frame1 (owner 0, no executable: skipped)
- *   frame1.previous      -> an address inside the PROT_NONE page.
- * Only the second read faults, so the guard is exercised mid-walk. */
-static uint64_t crafted_tstate(int tid)
+/* Crafted thread states, one pair of pages each (the second PROT_NONE), for the drops the
+ * tests provoke through the real handler:
+ *   unreadable:   tstate.current_frame -> frame1 (owner 0, no executable: skipped),
+ *                 frame1.previous -> an address inside the PROT_NONE page; only the second
+ *                 read faults, so the guard is exercised mid-walk;
+ *   cycle:        frame1.previous -> frame1;
+ *   invalid_code: frame1's executable is a zeroed object (its type is not PyCode_Type);
+ *   torn:         frame1.previous -> frame2 or NULL, and frame1's instr_ptr, rewritten all
+ *                 the time by a C thread (_test_torn_feed) while the sampler walks it. */
+enum { CRAFT_UNREADABLE, CRAFT_CYCLE, CRAFT_INVALID_CODE, CRAFT_TORN, CRAFT_COUNT_ };
+static const char *const craft_names[CRAFT_COUNT_] = { "unreadable", "cycle", "invalid_code",
+                                                       "torn" };
+static unsigned char *craft_mem[CRAFT_COUNT_];
+static uint64_t craft_frame1[CRAFT_COUNT_], craft_frame2[CRAFT_COUNT_];
+
+static uint64_t crafted_tstate(int tid, int kind)
 {
-    static unsigned char *mem;
     long page = sysconf(_SC_PAGESIZE);
+    unsigned char *mem = craft_mem[kind];
     if (!mem) {
         void *m = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) return 0;
         if (mprotect((char *)m + page, (size_t)page, PROT_NONE) != 0) return 0;
-        mem = m;
+        craft_mem[kind] = mem = m;
     }
     const spw_layout *L = &spp_mod_target.layout;
     memset(mem, 0, (size_t)page);
     uint64_t ts = (uint64_t)(uintptr_t)mem;
     uint64_t frame1 = ts + ((L->tstate_size + 63u) & ~63u);
     if (frame1 + L->frame_size > ts + (uint64_t)page) frame1 = ts + (uint64_t)page / 2;
-    uint64_t bad = ts + (uint64_t)page + 64; /* inside the PROT_NONE page */
+    const uint64_t frame2 = ts + (uint64_t)page / 2 + 64; /* all zero: skipped, the end */
+    const uint64_t object = ts + (uint64_t)page * 3 / 4;  /* all zero: not a code object */
+    uint64_t prev = ts + (uint64_t)page + 64; /* inside the PROT_NONE page */
+    if (kind == CRAFT_CYCLE) prev = frame1;
+    if (kind == CRAFT_INVALID_CODE || kind == CRAFT_TORN) prev = frame2;
     uint64_t nid = (uint64_t)(unsigned)tid;
     memcpy(mem + L->tstate_current_frame, &frame1, 8);
     memcpy(mem + L->tstate_native_thread_id, &nid, 8);
-    memcpy(mem + (frame1 - ts) + L->frame_previous, &bad, 8);
+    memcpy(mem + (frame1 - ts) + L->frame_previous, &prev, 8);
+    if (kind == CRAFT_INVALID_CODE) memcpy(mem + (frame1 - ts) + L->frame_executable, &object, 8);
+    craft_frame1[kind] = frame1;
+    craft_frame2[kind] = frame2;
     return ts;
 }
 
@@ -142,7 +161,7 @@ static PyObject *py_walk_crafted(PyObject *self, PyObject *unused)
     (void)self;
     (void)unused;
     if (spp_mod_load_layout() != 0) return NULL;
-    uint64_t ts = crafted_tstate(spp_gettid());
+    uint64_t ts = crafted_tstate(spp_gettid(), CRAFT_UNREADABLE);
     if (!ts) return PyErr_SetFromErrno(PyExc_OSError);
     spw_frame fr[8];
     spw_walk_result r;
@@ -154,16 +173,81 @@ static PyObject *py_walk_crafted(PyObject *self, PyObject *unused)
 }
 
 /* _feed_crafted(on): while on, SIGPROF samples of the calling thread walk the crafted chain
- * instead of the thread's own, through the real handler and guard. */
+ * instead of the thread's own, through the real handler and guard. `on` is a bool (True:
+ * the unreadable chain) or the name of a chain: "unreadable", "cycle", "invalid_code". */
 static PyObject *py_feed_crafted(PyObject *self, PyObject *arg)
 {
     (void)self;
-    int on = PyObject_IsTrue(arg);
-    if (on < 0) return NULL;
+    int kind = CRAFT_UNREADABLE, on = 1;
+    if (PyUnicode_Check(arg)) {
+        const char *name = PyUnicode_AsUTF8(arg);
+        if (!name) return NULL;
+        for (kind = 0; kind < CRAFT_TORN && strcmp(name, craft_names[kind]) != 0; kind++) {}
+        if (kind == CRAFT_TORN) {
+            PyErr_Format(PyExc_ValueError, "unknown crafted chain %R", arg);
+            return NULL;
+        }
+    } else if ((on = PyObject_IsTrue(arg)) < 0) {
+        return NULL;
+    }
     if (spp_mod_load_layout() != 0) return NULL;
     uint64_t ts = 0;
-    if (on && !(ts = crafted_tstate(spp_gettid()))) return PyErr_SetFromErrno(PyExc_OSError);
+    if (on && !(ts = crafted_tstate(spp_gettid(), kind))) return PyErr_SetFromErrno(PyExc_OSError);
     if (spp_test_pin_tstate(spp_gettid(), ts) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "spprof: this thread is not being sampled");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* The torn chain's writer: frame1's `previous` and instr_ptr change every few nanoseconds,
+ * so a walk of them by the sampler thread and its re-reads (read_log.h) see different
+ * values, and the sample is retried, then dropped as torn. */
+static pthread_t g_torn_thread;
+static int g_torn_on;
+
+static void *torn_writer(void *arg)
+{
+    (void)arg;
+    const spw_layout *L = &spp_mod_target.layout;
+    unsigned char *mem = craft_mem[CRAFT_TORN];
+    const uint64_t ts = (uint64_t)(uintptr_t)mem, f1 = craft_frame1[CRAFT_TORN];
+    uint64_t *prev = (uint64_t *)(void *)(mem + (f1 - ts) + L->frame_previous);
+    uint64_t *instr = (uint64_t *)(void *)(mem + (f1 - ts) + L->frame_instr_ptr);
+    for (uint64_t i = 0; __atomic_load_n(&g_torn_on, __ATOMIC_RELAXED); i++) {
+        __atomic_store_n(prev, (i & 1) ? craft_frame2[CRAFT_TORN] : 0, __ATOMIC_RELAXED);
+        __atomic_store_n(instr, i, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+/* _test_torn_feed(on): pin the calling thread's slot to the torn chain and start its
+ * writer (sampler engine); off: stop the writer, unpin. */
+static PyObject *py_test_torn_feed(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    if (spp_mod_load_layout() != 0) return NULL;
+    if (on == g_torn_on) Py_RETURN_NONE;
+    if (!on) {
+        __atomic_store_n(&g_torn_on, 0, __ATOMIC_RELAXED);
+        Py_BEGIN_ALLOW_THREADS
+        pthread_join(g_torn_thread, NULL);
+        Py_END_ALLOW_THREADS
+        spp_test_pin_tstate(spp_gettid(), 0);
+        Py_RETURN_NONE;
+    }
+    const uint64_t ts = crafted_tstate(spp_gettid(), CRAFT_TORN);
+    if (!ts) return PyErr_SetFromErrno(PyExc_OSError);
+    g_torn_on = 1;
+    if (pthread_create(&g_torn_thread, NULL, torn_writer, NULL) != 0) {
+        g_torn_on = 0;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (spp_test_pin_tstate(spp_gettid(), ts) != 0) {
+        __atomic_store_n(&g_torn_on, 0, __ATOMIC_RELAXED);
+        pthread_join(g_torn_thread, NULL);
         PyErr_SetString(PyExc_RuntimeError, "spprof: this thread is not being sampled");
         return NULL;
     }
@@ -339,6 +423,8 @@ PyMethodDef spp_test_methods[] = {
     { "_walk_self", py_walk_self, METH_VARARGS, "Test: walk the calling thread now." },
     { "_walk_crafted", py_walk_crafted, METH_NOARGS, "Test: walk a chain into a PROT_NONE page." },
     { "_feed_crafted", py_feed_crafted, METH_O, "Test: make this thread's samples walk the crafted chain." },
+    { "_test_torn_feed", py_test_torn_feed, METH_O,
+      "Test: this thread's samples walk a chain a C thread rewrites all the time (sampler)." },
     { "_bench", py_bench, METH_VARARGS, "Benchmark: chase / walk / sample costs on this stack." },
     { "_test_walker", py_test_walker, METH_O,
       "Test: _test_walker('runtime') walks with run-time offsets; _test_walker(None) undoes it." },

@@ -4,6 +4,7 @@
  * forked child; nothing in signal context.
  */
 #include "agg.h"
+#include "drops.h"
 #include "guard.h"
 #include "handler.h"
 #include "session.h"
@@ -107,6 +108,9 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
         return -1;
     }
     spp_g.cfg = *cfg;
+    if (spp_g.cfg.drops_dir[0] && spp_drops_check_dir(spp_g.cfg.drops_dir, err, errlen) != 0)
+        return -1;
+    if (spp_g.cfg.max_drops == 0) spp_g.cfg.max_drops = SPP_DROPS_DEFAULT;
     if (spp_g.cfg.interval_ns < SPP_INTERVAL_MIN_NS) spp_g.cfg.interval_ns = SPP_INTERVAL_MIN_NS;
     if (spp_g.cfg.scan_ns < SPP_BORN_NS) spp_g.cfg.scan_ns = SPP_SCAN_NS;
     if (spp_g.cfg.max_depth == 0) spp_g.cfg.max_depth = SPP_DEPTH_DEFAULT;
@@ -162,6 +166,8 @@ int spp_start(const spp_config *cfg, char *err, size_t errlen)
     spp_g.threads_merged = 0;
     spp_g.sigprof_stolen = 0;
     spp_g.ticks = spp_g.ticks_late = spp_g.sampler_cpu_ns = 0;
+    spp_g.drops_claimed = spp_g.drops_pending = 0;
+    spp_g.drops_kept = spp_g.drops_not_kept = 0;
     spp_slots_reset();
     spp_g.rng = spp_now_ns() | 1;
     spp_g.stop_req = 0;
@@ -257,6 +263,7 @@ void spp_get_stats(spp_stats *out)
         spp_counts c;
         spp_slot_read_counts(&spp_slots[spp_slots_active(k)], &c);
         spp_counts_add(&out->c, &c);
+        out->drop_recorders += spp_slots[spp_slots_active(k)].drops != NULL;
     }
     out->threads_active = spp_g.running ? spp_slots_n_active() : 0;
     out->perf_fds = spp_g.running ? spp_perf_fds_in_use() : 0;
@@ -281,6 +288,8 @@ void spp_get_stats(spp_stats *out)
     out->ticks = __atomic_load_n(&spp_g.ticks, __ATOMIC_RELAXED);
     out->ticks_late = __atomic_load_n(&spp_g.ticks_late, __ATOMIC_RELAXED);
     out->sampler_cpu_ns = __atomic_load_n(&spp_g.sampler_cpu_ns, __ATOMIC_RELAXED);
+    out->drops_kept = __atomic_load_n(&spp_g.drops_kept, __ATOMIC_RELAXED);
+    out->drops_not_kept = __atomic_load_n(&spp_g.drops_not_kept, __ATOMIC_RELAXED);
     out->wall = spp_g.cfg.wall;
     out->sigprof_stolen = __atomic_load_n(&spp_g.sigprof_stolen, __ATOMIC_RELAXED);
     out->active = spp_g.running;
@@ -414,6 +423,8 @@ static void atfork_child(void)
         s->inside = 0;
         munmap(s->ring.cells, spp_slot_bytes(s->depth));
         s->ring.cells = NULL;
+        if (s->drops) munmap(s->drops, sizeof *s->drops); /* a drop not written is lost */
+        s->drops = NULL;
         __atomic_store_n(&s->state, SPP_SLOT_FREE, __ATOMIC_SEQ_CST);
     }
     spp_slots_reset();

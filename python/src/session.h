@@ -41,6 +41,12 @@ typedef struct spp_session {
     int have_results;
     int sigprof_stolen; /* our SIGPROF handler was replaced during the session */
     uint32_t test_scan_limit; /* test only: scans stop after this many thread states */
+    /* keep_drops (drops.h): files claimed by samplers (atomic; given back when a file is not
+     * written), written, drops not kept (atomic), recorders waiting for the consumer */
+    uint32_t drops_claimed;
+    uint64_t drops_kept, drops_not_kept;
+    uint32_t drops_pending;
+    uint32_t drops_seq; /* consumer: number in the next file's name */
 } spp_session;
 
 extern spp_session spp_g;

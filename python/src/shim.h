@@ -83,6 +83,9 @@ typedef struct spp_stats {
     uint64_t faults_forwarded; /* faults that were not ours, handed on */
     uint64_t ticks, ticks_late; /* sampler thread: its ticks, and those that came late */
     uint64_t sampler_cpu_ns;  /* sampler thread: its CPU time so far */
+    uint64_t drops_kept;      /* keep_drops: dropped walks written as snapshot files ... */
+    uint64_t drops_not_kept;  /* ... and those that were not (budget, busy, too big, ...) */
+    uint64_t drop_recorders;  /* armed threads that have a recorder (keep_drops on) */
     uint32_t max_depth;
     int wall;
     int counts_kernel;        /* perf_event counts kernel time */
@@ -115,6 +118,8 @@ typedef struct spp_config {
                             thread's CPU time since its last sample) */
     int perf_user_only;  /* perf_event counts user time only, as where the kernel allows no
                             more (perf_event_paranoid 2): tests force it here */
+    char drops_dir[1024]; /* keep_drops: write dropped walks here as snapshots ("": off) */
+    uint32_t max_drops;  /* ... at most this many files a session */
 } spp_config;
 
 /* Start a session; 0, or -1 with a message in err. Not thread-safe against itself: the

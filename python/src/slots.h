@@ -37,6 +37,7 @@ typedef struct spp_slot {
     uint64_t ident;     /* tstate.thread_id when armed */
     spw_frame *scratch; /* `depth` frames for the walk */
     uint32_t depth;     /* frames kept per sample */
+    struct spp_droprec *drops; /* keep_drops only: the recorder of a dropped walk (drops.h) */
     /* written by the handler only */
     spp_ring ring;      /* head: handler; tail: consumer */
     uint64_t cpu_base;  /* the thread's CPU clock (ns) at which accounting starts */
