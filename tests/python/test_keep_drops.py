@@ -9,6 +9,7 @@ import json
 import os
 import pathlib
 import subprocess
+import sys
 import time
 
 import pytest
@@ -166,3 +167,31 @@ def test_keep_drops_off_costs_nothing(tmp_path):
         st = spprof.stop().stats
     assert on["drop_recorders"] == on["threads_active"] >= 1, on
     assert st["samples_dropped"] == 0 and list(tmp_path.iterdir()) == [], st
+
+
+def test_cli_keep_drops(tmp_path):
+    script = tmp_path / "prog.py"
+    script.write_text(
+        "import time\nfrom spprof import _native\n"
+        "_native._feed_crafted('invalid_code')\n"
+        "end = time.monotonic() + 10\nx = 0\n"
+        "while time.monotonic() < end and len(__import__('os').listdir(%r)) < 1:\n"
+        "    for i in range(20000): x += i\n"
+        "_native._feed_crafted(False)\n" % str(tmp_path / "drops"))
+    (tmp_path / "drops").mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    r = subprocess.run([sys.executable, "-m", "spprof", "run", "-q", "--rate", "1000",
+                        "--keep-drops", str(tmp_path / "drops"), "--max-drops", "1",
+                        str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    files = list((tmp_path / "drops").iterdir())
+    assert len(files) == 1 and files[0].name.endswith("-invalid_code.spw"), files
+    thread = json.loads(replay(files[0]))["threads"][0]
+    assert (thread["status"], thread["reason"]) == ("dropped", "invalid_code")
+    bad = subprocess.run([sys.executable, "-m", "spprof", "run", "--keep-drops",
+                          str(tmp_path / "nowhere"), str(script)], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and "--keep-drops" in bad.stderr, bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "spprof", "run", "--max-drops", "3",
+                          str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and "--keep-drops" in bad.stderr, bad.stderr

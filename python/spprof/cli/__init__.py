@@ -38,6 +38,12 @@ def _program_parser(sub, name: str, help_: str, output_note: str) -> argparse.Ar
     add_sampling(p, modes=("cpu", "wall"))
     p.add_argument("--max-depth", type=int, metavar="N",
                    help="frames kept per sample, innermost first (default 256, 1..4096)")
+    p.add_argument("--keep-drops", metavar="DIR",
+                   help="write every dropped sample (a walk the profiler could not finish) "
+                        "to DIR as a snapshot file that `spwalk replay` reproduces, for a "
+                        "bug report (docs/regressions.md)")
+    p.add_argument("--max-drops", type=int, metavar="N",
+                   help="with --keep-drops: at most N files (default 16)")
     p.add_argument("--subprocesses", action="store_true",
                    help="profile the Python processes the program starts too (subprocess, "
                         "multiprocessing: fork, spawn, forkserver; os.fork) and merge their "

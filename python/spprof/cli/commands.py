@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import sys
 from typing import Optional
 
@@ -29,6 +30,20 @@ def _depth(args) -> Optional[int]:
         return _api._check_max_depth(args.max_depth) or None
     except (TypeError, ValueError) as e:
         raise UsageError(f"--max-depth: {e}") from None
+
+
+def _keep_drops(args):
+    """(directory or None, max_drops or None) from --keep-drops/--max-drops, checked before
+    the program runs (start() checks again that files can be made there)."""
+    keep, most = getattr(args, "keep_drops", None), getattr(args, "max_drops", None)
+    try:
+        _api._check_keep_drops(keep, most)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"--max-drops: {e}" if keep else f"--max-drops needs --keep-drops"
+                         ) from None
+    if keep is not None and not os.path.isdir(keep):
+        raise UsageError(f"--keep-drops: {keep!r} is not a directory")
+    return keep, most
 
 
 def write_outputs(profile: Profile, out: Output, quiet: bool, children_n: int = 0,
@@ -58,9 +73,10 @@ def _session_for(args, deliver) -> Session:
         mode, _ = _api._check_mode(args.mode, args.engine)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    keep, most = _keep_drops(args)
     return Session(interval, _depth(args), deliver, options.duration(args),
                    progress=not args.quiet and args.command == "run", mode=mode,
-                   engine=args.engine)
+                   engine=args.engine, keep_drops=keep, max_drops=most)
 
 
 def _merge_children(profile: Profile, folder: Optional[str]):

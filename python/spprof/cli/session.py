@@ -93,8 +93,10 @@ class Session:
 
     def __init__(self, interval_ms: float, max_depth: Optional[int],
                  write: Callable[[Profile], None], duration: Optional[float] = None,
-                 progress: bool = False, mode: str = "cpu", engine: Optional[str] = None):
+                 progress: bool = False, mode: str = "cpu", engine: Optional[str] = None,
+                 keep_drops: Optional[str] = None, max_drops: Optional[int] = None):
         self.interval_ms = interval_ms
+        self.keep_drops, self.max_drops = keep_drops, max_drops
         self.max_depth = max_depth
         self.mode, self.engine = mode, engine
         self.write = write
@@ -117,7 +119,8 @@ class Session:
 
     def start(self) -> "Session":
         global _current
-        _api.start(self.interval_ms, self.max_depth, self.mode, self.engine)
+        _api.start(self.interval_ms, self.max_depth, self.mode, self.engine,
+                   keep_drops=self.keep_drops, max_drops=self.max_drops)
         _current = self
         atexit.register(self.finish, "exit")
         os._exit = _exit_hook
