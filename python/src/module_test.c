@@ -415,7 +415,28 @@ static PyObject *py_test_hold_agg(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* _bench_drops(n) -> (sample ns, sample ns with a recorder, ns per recorded drop, bytes) */
+static PyObject *py_bench_drops(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned int n = 2000;
+    if (!PyArg_ParseTuple(args, "|I:_bench_drops", &n)) return NULL;
+    if (spp_mod_load_layout() != 0) return NULL;
+    double out[4];
+    int gi = spp_guard_begin();
+    if (gi < 0) return PyErr_SetFromErrno(PyExc_OSError);
+    const int rc = spp_bench_drops(&spp_mod_target, spp_mod_my_tstate(), n, out);
+    spp_guard_end(gi);
+    if (rc != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "spprof: _bench_drops failed (profiling?)");
+        return NULL;
+    }
+    return Py_BuildValue("(dddd)", out[0], out[1], out[2], out[3]);
+}
+
 PyMethodDef spp_test_methods[] = {
+    { "_bench_drops", py_bench_drops, METH_VARARGS,
+      "Benchmark: keep_drops' cost per sample (no drop) and per recorded drop, this stack." },
     { "_test_hold_agg", py_test_hold_agg, METH_O,
       "Test: a C thread holds the aggregate's lock for ms milliseconds." },
     { "_test_scan_limit", py_test_scan_limit, METH_O,

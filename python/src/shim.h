@@ -162,6 +162,9 @@ uint32_t spp_chase_unchecked(const spp_target *t, uint64_t tstate, spw_frame *fr
 /* Run the handler's sample path (walk + record into a private ring, counters) n times on
  * the calling thread at depth `depth`; returns nanoseconds per sample. */
 double spp_bench_sample(const spp_target *t, uint64_t tstate, uint32_t n, uint32_t depth);
+/* keep_drops' costs on this stack (testhooks.c): out = ns per sample without and with a
+ * recorder (no drop), ns per recorded drop, bytes recorded. 0, or -1. */
+int spp_bench_drops(const spp_target *t, uint64_t tstate, uint32_t n, double out[4]);
 /* While profiling: make the samples of thread `tid` walk `tstate` instead of its own (0 goes
  * back to its own). 0, or -1 if that thread has no slot. */
 int spp_test_pin_tstate(int tid, uint64_t tstate);

@@ -3,6 +3,7 @@
  * sampling path: the handler reads nothing that only a test sets (a test that feeds the
  * handler a crafted chain pins the slot's thread state, which the handler reads anyway).
  */
+#include "drops.h"
 #include "guard.h"
 #include "handler.h"
 #include "live_reader.h"
@@ -137,3 +138,67 @@ int spp_test_hold_agg(uint32_t ms)
 }
 
 void spp_test_scan_limit(uint32_t n) { __atomic_store_n(&spp_g.test_scan_limit, n, __ATOMIC_RELAXED); }
+
+/* keep_drops' cost on the calling thread's own stack, outside a session (the budget and
+ * counters of spp_g are borrowed and put back): ns per sample without a recorder and with
+ * one when no walk drops (out[0], out[1]), ns per recording of this stack as a drop would
+ * record it (out[2], the walk again and the symbolizer's reads), and the bytes it took
+ * (out[3]). -1 on failure or while a session runs. */
+int spp_bench_drops(const spp_target *t, uint64_t tstate, uint32_t n, double out[4])
+{
+    if (spp_g.running || n == 0) return -1;
+    const uint32_t cells = 32768, depth = SPP_DEPTH_DEFAULT;
+    spp_slot *s = calloc(1, sizeof *s);
+    void *mem = malloc(cells * sizeof(spp_cell) + depth * sizeof(spw_frame));
+    spp_droprec *d = calloc(1, sizeof *d);
+    if (!s || !mem || !d) {
+        free(s);
+        free(mem);
+        free(d);
+        return -1;
+    }
+    s->ring.cells = mem;
+    s->ring.mask = cells - 1;
+    s->depth = depth;
+    s->scratch = (spw_frame *)(void *)((spp_cell *)mem + cells);
+    const int tid = spp_gettid();
+    for (int with = 0; with < 2; with++) {
+        s->drops = with ? d : NULL;
+        double best = 1e300;
+        for (int round = 0; round < 5; round++) {
+            const uint64_t t0 = spp_now_ns();
+            for (uint32_t i = 0; i < n; i++) {
+                spp_sample_into(s, t, tstate, tid, 1, spp_now_ns());
+                s->ring.tail = s->ring.head;
+            }
+            const double ns = (double)(spp_now_ns() - t0) / n;
+            if (ns < best) best = ns;
+        }
+        out[with] = best;
+    }
+    const uint32_t max_drops = spp_g.cfg.max_drops, claimed = spp_g.drops_claimed;
+    const uint64_t not_kept = spp_g.drops_not_kept;
+    const uint32_t pending = spp_g.drops_pending;
+    spp_g.cfg.max_drops = UINT32_MAX;
+    spw_walk_result live = { SPW_WALK_DROPPED, SPW_REASON_CYCLE, 0, 0 };
+    double best = 1e300;
+    for (int round = 0; round < 5; round++) {
+        const uint64_t t0 = spp_now_ns();
+        for (uint32_t i = 0; i < n; i++) {
+            d->state = 0;
+            spp_drop_record(s, t, tstate, &live);
+        }
+        const double ns = (double)(spp_now_ns() - t0) / n;
+        if (ns < best) best = ns;
+    }
+    out[2] = best;
+    out[3] = d->overflow ? -1.0 : (double)d->used;
+    spp_g.cfg.max_drops = max_drops;
+    spp_g.drops_claimed = claimed;
+    spp_g.drops_not_kept = not_kept;
+    spp_g.drops_pending = pending;
+    free(d);
+    free(mem);
+    free(s);
+    return 0;
+}
