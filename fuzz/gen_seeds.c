@@ -11,6 +11,9 @@
  *   corpus/threads/<name>                    fuzz_threads recipes: interpreters and thread
  *                                            lists, cycles in both lists (short, long, after
  *                                            a long tail), bad links, lowered limits
+ *   corpus/core_file/synth-<shape>-<arch>    ELF cores (core/synth_core.h): segments in and
+ *                                            out of order, adjacent, partly in the file,
+ *                                            threads, NT_AUXV, NT_FILE; an empty one
  *
  * The output is deterministic, so rerunning it leaves the committed files unchanged.
  * Usage: gen_seeds CORPUS_DIR
@@ -21,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "synth.h"
+#include "synth_core.h"
 
 #define BASE 0x7f2200000000ull
 #define CAP (1u << 20)
@@ -206,6 +210,44 @@ static void threads_seeds(void)
     put_file("threads", "bad-runtime", r.b, r.n, NULL, 0);
 }
 
+static void core_seeds(void)
+{
+    static uint8_t a[96], b[48], c[32];
+    for (size_t i = 0; i < sizeof a; i++) a[i] = (uint8_t)i;
+    for (size_t i = 0; i < sizeof b; i++) b[i] = (uint8_t)(0x80 | i);
+    for (size_t i = 0; i < sizeof c; i++) c[i] = (uint8_t)(0xc0 | i);
+    const spw_synth_seg segs[4] = {
+        { 0x7f0000002000, 0x1000, c, sizeof c, 4 },   /* out of order */
+        { 0x400000, 0x1000, a, sizeof a, 5 },         /* partly in the file */
+        { 0x401000, 0x2000, b, sizeof b, 6 },         /* adjacent to the one before */
+        { 0x7f0000000000, 0x2000, NULL, 0, 4 },       /* none of it in the file */
+    };
+    const uint32_t tids[3] = { 4242, 4243, 4250 };
+    const spw_synth_map maps[3] = {
+        { 0x400000, 0x403000, 0, "/usr/bin/python3.13t" },
+        { 0x7f0000000000, 0x7f0000002000, 0, "/usr/lib/libpython3.14t.so.1.0" },
+        { 0x7f0000002000, 0x7f0000003000, 2, "/usr/lib/libpython3.14t.so.1.0" },
+    };
+    const struct { const char *name; spw_synth_core_spec spec; } shapes[] = {
+        { "full", { .segs = segs, .n_segs = 4, .tids = tids, .n_tids = 3, .signal = 11,
+                    .maps = maps, .n_maps = 3, .page_size = 4096, .entry = 0x400123 } },
+        { "no-files", { .segs = segs + 1, .n_segs = 2, .tids = tids, .n_tids = 1 } },
+        { "files-only", { .maps = maps, .n_maps = 3, .page_size = 65536, .entry = 0x400000 } },
+        { "empty", { .n_segs = 0 } },
+    };
+    const spw_arch arches[2] = { SPW_ARCH_X86_64, SPW_ARCH_AARCH64 };
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+        for (int i = 0; i < 2; i++) {
+            spw_synth_core_spec spec = shapes[k].spec;
+            spec.arch = arches[i];
+            size_t len = spw_synth_core(&spec, NULL, 0);
+            if (len > OUT_CAP || spw_synth_core(&spec, out, OUT_CAP) != len) exit(1);
+            char name[64];
+            snprintf(name, sizeof name, "synth-%s-%s", shapes[k].name, spw_arch_name(arches[i]));
+            put_file("core_file", name, out, len, NULL, 0);
+        }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -264,6 +306,7 @@ int main(int argc, char **argv)
         put_file("walk_snapshot", name, out, len, NULL, 0);
     }
     threads_seeds();
+    core_seeds();
     free(arena);
     free(out);
     return 0;
