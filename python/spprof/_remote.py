@@ -194,6 +194,29 @@ def _state_letter(pid: int, tid: int) -> str:
     return rest[0] if rest else "?"
 
 
+def _threads(doc, describe) -> List[Dict[str, object]]:
+    """spwalk's JSON threads as dump() returns them; describe(native id) gives
+    (name, state, state letter)."""
+    threads = []
+    for t in doc["threads"]:
+        nid = t["native_thread_id"]
+        name, state, letter = describe(nid)
+        threads.append({
+            "ident": t["thread_id"], "native_id": nid, "name": name,
+            "state": state, "state_code": letter,
+            "status": t["status"], "reason": t["reason"],
+            "frames": [(f["function"], f["file"], f["line"]) for f in t["frames"]],
+        })
+    return threads
+
+
+def _run_dump(args) -> dict:
+    out = subprocess.run(args, capture_output=True)
+    if out.returncode != 0:
+        raise _error(out.stderr, out.returncode)
+    return json.loads(out.stdout.decode("utf-8"))
+
+
 def dump(pid: int, nonblocking: bool = False) -> List[Dict[str, object]]:
     """Every Python thread of process ``pid`` now, as ``spwalk dump`` reads it: one dict
     per thread, in the interpreter's order, with ``ident`` (threading.get_ident()),
@@ -206,24 +229,30 @@ def dump(pid: int, nonblocking: bool = False) -> List[Dict[str, object]]:
     args = [spwalk_path(), "dump", "--pid", str(pid), "--json"]
     if nonblocking:
         args.append("--nonblocking")
-    out = subprocess.run(args, capture_output=True)
-    if out.returncode != 0:
-        raise _error(out.stderr, out.returncode)
-    doc = json.loads(out.stdout.decode("utf-8"))
-    threads = []
-    for t in doc["threads"]:
-        nid = t["native_thread_id"]
+    doc = _run_dump(args)
+
+    def describe(nid):
         comm = _task_file(pid, nid, "comm")
         letter = _state_letter(pid, nid)
         state = "running" if letter == "R" else "unknown" if letter == "?" else "idle"
-        threads.append({
-            "ident": t["thread_id"], "native_id": nid,
-            "name": comm.rstrip("\n") if comm else f"thread {nid}",
-            "state": state, "state_code": letter,
-            "status": t["status"], "reason": t["reason"],
-            "frames": [(f["function"], f["file"], f["line"]) for f in t["frames"]],
-        })
-    return threads
+        return (comm.rstrip("\n") if comm else f"thread {nid}"), state, letter
+
+    return _threads(doc, describe)
+
+
+def dump_core(core, exe=None, lib=None) -> List[Dict[str, object]]:
+    """Every Python thread of an ELF core file (gcore's, or a crash's), as ``spwalk dump
+    --core`` reads it: the same dicts as dump(), with ``name`` "thread NID" and ``state``
+    "unknown" (a core keeps neither). ``exe`` / ``lib``: where the interpreter or
+    libpython is when the files the core maps have moved. Raises RuntimeError with
+    spwalk's message (not a core, no CPython in it, a missing file: pass exe=...)."""
+    args = [spwalk_path(), "dump", "--core", os.fspath(core), "--json"]
+    if exe is not None:
+        args += ["--exe", os.fspath(exe)]
+    if lib is not None:
+        args += ["--lib", os.fspath(lib)]
+    doc = _run_dump(args)
+    return _threads(doc, lambda nid: (f"thread {nid}", "unknown", "?"))
 
 
 def format_dump(threads: List[Dict[str, object]]) -> str:

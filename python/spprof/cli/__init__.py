@@ -17,7 +17,7 @@ commands:
   run      run a Python program with profiling on, then write its profile
   top      a live, top-like view of the hottest functions of a program or process
   record   sample another Python process (--pid) and write its profile
-  dump     print the Python stack of every thread of another process
+  dump     print the Python stack of every thread of another process (or a core file)
   diff     a differential flame graph of two profiles
 
 examples:
@@ -26,6 +26,7 @@ examples:
   spprof top script.py
   spprof record --pid 1234 -d 30 -o profile.html
   spprof dump --pid 1234
+  spprof dump --core core.1234
   spprof diff before.spprof after.spprof -o diff.html
 """
 
@@ -82,8 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_output(rec, "default: no file, the report only")
     dump = sub.add_parser("dump", help="print every thread's Python stack of another process",
                           description="print the Python stack of every thread of another "
-                          "Python process, with its name and whether it is running")
-    dump.add_argument("--pid", type=int, required=True, help="the process to read")
+                          "Python process, with its name and whether it is running, or of "
+                          "an ELF core file of one (gcore's, or a crash's)",
+                          usage="spprof dump (--pid PID | --core CORE [--exe PATH] "
+                                "[--lib PATH]) [--json] [--nonblocking]")
+    source = dump.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pid", type=int, help="the process to read")
+    source.add_argument("--core", metavar="CORE", help="an ELF core file to read instead")
+    dump.add_argument("--exe", metavar="PATH",
+                      help="--core: the interpreter the process ran, when it is no longer "
+                           "where the core says")
+    dump.add_argument("--lib", metavar="PATH",
+                      help="--core: its libpython, when it is no longer where the core says")
     dump.add_argument("--json", action="store_true", help="print JSON instead of text")
     dump.add_argument("--nonblocking", action="store_true",
                       help="read without stopping the process")

@@ -169,7 +169,14 @@ def record(args) -> int:
 
 def dump(args) -> int:
     from .. import _remote
-    threads = _remote.dump(args.pid, nonblocking=args.nonblocking)
+    if args.core is None and (args.exe or args.lib):
+        raise UsageError("--exe and --lib go with --core")
+    if args.core is not None:
+        if args.nonblocking:
+            raise UsageError("--nonblocking is for --pid; a core holds still")
+        threads = _remote.dump_core(args.core, exe=args.exe, lib=args.lib)
+    else:
+        threads = _remote.dump(args.pid, nonblocking=args.nonblocking)
     if args.json:
         print(json.dumps(threads, indent=2))
     else:
