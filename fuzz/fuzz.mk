@@ -9,7 +9,11 @@
 #                  finding; findings and their reproduce commands in $(BUILD)/fuzz/findings/;
 #                  AFL++ on walk_snapshot loads $(BUILD)/fuzz/afl/mutator_walk_snapshot.so
 #   fuzz-regress   replay corpus/<target>/ and fuzz/regressions/<target>/ through each
-#                  target's plain replay binary (ASan+UBSan); part of `make check`
+#                  target's plain replay binary (ASan+UBSan); part of `make check`;
+#                  FZ_REGRESS_TARGETS="walk threads" replays only those targets
+#   fuzz-mutants   the mutation campaign (fuzz/mutants.py over fuzz/mutants.txt): every
+#                  mutant of a check in core/ must be killed; MUTANTS=a,b runs those,
+#                  MUTANT_SAMPLE=N a rotating subset, MUTANT_FUZZ_SECONDS the fuzz stage
 #   fuzz-selftest  planted-bug variants of the walker: libFuzzer must find each within
 #                  FUZZ_SELFTEST_SECONDS (60); AFL++'s time is reported
 #   fuzz-build     just build every binary
@@ -26,6 +30,7 @@ FUZZ_SELFTEST_SECONDS ?= 60
 FZ := $(BUILD)/fuzz
 
 FZ_TARGETS := $(sort $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c)))
+FZ_REGRESS_TARGETS ?= $(FZ_TARGETS)
 FZ_CORE_SRC := $(sort $(wildcard core/*.c))
 FZ_SUPPORT_SRC := fuzz/checked_reader.c fuzz/oracle.c
 FZ_HDRS := $(wildcard core/*.h fuzz/*.h)
@@ -117,13 +122,13 @@ $(FZ_AFL_MUTATOR): $(FZ_AFL_MUTATOR_SRC) $(FZ_HDRS)
 
 # Keep intermediate objects (standalone use; the top-level Makefile says the same).
 .SECONDARY:
-.PHONY: fuzz fuzz-build fuzz-regress fuzz-selftest fuzz-seeds fuzz-merge coverage
+.PHONY: fuzz fuzz-build fuzz-regress fuzz-selftest fuzz-seeds fuzz-merge fuzz-mutants coverage
 
 fuzz-build: $(FZ_REPLAY_BINS) $(FZ_LF_BINS) $(FZ_AFL_BINS) $(FZ_AFL_MUTATOR)
 
 # --- fuzz-regress: the corpora as an ordinary test ---------------------------------------
-fuzz-regress: $(FZ_REPLAY_BINS)
-	@set -e; for t in $(FZ_TARGETS); do \
+fuzz-regress: $(patsubst %,$(FZ)/replay/fuzz_%,$(FZ_REGRESS_TARGETS))
+	@set -e; for t in $(FZ_REGRESS_TARGETS); do \
 	    dirs=""; for d in corpus/$$t fuzz/regressions/$$t; do [ -d $$d ] && dirs="$$dirs $$d"; done; \
 	    case $$t in walk_snapshot|snapshot_decode) [ -d corpus/snapshots ] && dirs="$$dirs corpus/snapshots";; esac; \
 	    if [ -z "$$dirs" ]; then echo "  FAIL  fuzz-regress  $$t: no corpus/$$t"; exit 1; fi; \
@@ -146,6 +151,14 @@ fuzz: fuzz-build
 # --- fuzz-selftest: the fuzzers must be able to fail -------------------------------------
 fuzz-selftest: $(FZ_PLANT_BINS) $(FZ)/replay/fuzz_walk
 	@fuzz/selftest.sh $(FZ) $(FUZZ_SELFTEST_SECONDS) $(FZ_PLANTS)
+
+# --- fuzz-mutants: the mutation campaign (docs/fuzzing.md, "Mutation campaign") --------
+# Builds each mutant in a scratch tree (MUTANT_DIR), never in this one.
+MUTANT_FUZZ_SECONDS ?= 30
+fuzz-mutants:
+	@python3 fuzz/mutants.py --fuzz-seconds $(MUTANT_FUZZ_SECONDS) \
+	    $(if $(MUTANTS),--only $(MUTANTS)) $(if $(MUTANT_SAMPLE),--sample $(MUTANT_SAMPLE)) \
+	    $(if $(MUTANT_DIR),--scratch $(MUTANT_DIR))
 
 # --- corpus maintenance ------------------------------------------------------------------
 $(FZ)/gen_seeds: fuzz/gen_seeds.c $(FZ_CORE_SRC) $(FZ_HDRS)
