@@ -457,6 +457,7 @@ static int exec_module(PyObject *m)
     if (PyModule_AddIntConstant(m, "MAX_DEPTH", SPP_MAX_DEPTH) != 0) return -1;
     if (PyModule_AddIntConstant(m, "DEFAULT_DEPTH", SPP_DEPTH_DEFAULT) != 0) return -1;
     if (PyModule_AddFunctions(m, spp_test_methods) != 0) return -1;
+    if (PyModule_AddFunctions(m, spp_sigterm_methods) != 0) return -1;
     return 0;
 }
 

@@ -28,7 +28,9 @@ typedef struct spp_pretend {
 } spp_pretend;
 extern spp_pretend spp_mod_pretend;
 
-/* The test entries, added to the module by exec_module. */
+/* The test entries, and SIGTERM for command-line sessions (sigterm.c), added to the module
+ * by exec_module. */
 extern PyMethodDef spp_test_methods[];
+extern PyMethodDef spp_sigterm_methods[];
 
 #endif /* SPP_MODULE_H */

@@ -150,6 +150,29 @@ def test_sigterm_writes_the_profile_then_dies_of_sigterm(tmp_path):
     assert self_of(p, "hot_loop") >= 20 and p.stats["ended_by"] == "SIGTERM"
 
 
+def test_sigterm_needs_no_help_from_the_main_thread(tmp_path):
+    """A main thread that cannot take SIGTERM (here it blocks it; in a multiprocessing.Pool
+    worker the signal lands just before it waits on the queue's lock) never ran a Python
+    handler, and the process hung instead of dying. The profile is written and the process
+    dies of SIGTERM all the same; the program still sees SIGTERM at its default."""
+    out = tmp_path / "b.spprof"
+    proc = subprocess.Popen([sys.executable, "-m", "spprof", "run", "-o", str(out), FOREVER,
+                             "blocked"], env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().split() == ["ready", "True"]
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError("SIGTERM did not end the program")
+    assert proc.returncode == -signal.SIGTERM
+    p = spprof.Profile.load(out)
+    assert self_of(p, "hot_loop") >= 20 and p.stats["ended_by"] == "SIGTERM"
+
+
 def test_duration_stops_sampling_and_the_program_goes_on(tmp_path):
     out = tmp_path / "d.spprof"
     proc = subprocess.Popen([sys.executable, "-m", "spprof", "run", "-d", "0.5", "-o",

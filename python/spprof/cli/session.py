@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import atexit
 import os
-import signal
 import sys
 import threading
 from typing import Callable, List, Optional
 
-from .. import _api
+from .. import _api, _native
 from .._profile import Profile
 from .report import Progress
 
@@ -36,23 +35,9 @@ def _exit_hook(code):
     _real_exit(code)
 
 
-def _on_sigterm(signum, frame):
-    # die of SIGTERM as the program would have, with the profile written first; a forked
-    # child inherits this handler, so it finishes whichever session this process has
-    s = _current
-    if s is not None and s.pid == os.getpid():
-        if s.finished and not s.done:
-            # it arrived while this thread was finishing (atexit): die once that is done
-            s.sigterm_pending = True
-            return
-        s.finish("SIGTERM")
-    _die_of_sigterm()
-
-
 def _die_of_sigterm() -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _flush()
-    os.kill(os.getpid(), signal.SIGTERM)
+    _native._sigterm_die()
 
 
 def _is_ours(file: str) -> bool:
@@ -106,8 +91,7 @@ class Session:
         self.own_threads = set()
         self.progress: Optional[Progress] = None
         self.finished = False  # finish() has begun
-        self.done = False      # ... and ended
-        self.sigterm_pending = False
+        self.done = threading.Event()  # ... and ended
         self.profile: Optional[Profile] = None
         self._lock = threading.Lock()
 
@@ -124,9 +108,7 @@ class Session:
         _current = self
         atexit.register(self.finish, "exit")
         os._exit = _exit_hook
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _on_sigterm)
+        self._watch_sigterm()
         if self.want_progress:
             self.progress = Progress(self._counts)
             self.own(self.progress.thread)
@@ -135,6 +117,30 @@ class Session:
             t.name, t.daemon = "spprof-duration", True
             self.own(t)
         return self
+
+    def _watch_sigterm(self) -> None:
+        # SIGTERM (sigterm.c says why not a Python handler): a thread of ours finishes
+        fd = _native._sigterm_watch()
+        if fd < 0:
+            return  # the program handles SIGTERM itself
+        t = threading.Thread(target=self._on_sigterm, args=(fd,), name="spprof-sigterm",
+                             daemon=True)
+        self.own(t)
+
+    def _on_sigterm(self, fd: int) -> None:
+        while True:
+            try:
+                if os.read(fd, 1):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                return
+        if os.getpid() != self.pid:
+            return
+        self.finish("SIGTERM")  # or wait for the finish already under way (atexit)
+        self.done.wait()
+        _die_of_sigterm()
 
     @staticmethod
     def _counts():
@@ -154,7 +160,7 @@ class Session:
         if self.progress is not None:
             self.progress.stop()
         if not _api.is_active():
-            self.done = True
+            self.done.set()
             print("spprof: profiling was stopped by the program itself (spprof.stop()); "
                   "no profile written", file=sys.stderr)
             return None
@@ -163,9 +169,7 @@ class Session:
             self.profile.stats["ended_by"] = why
             self.write(self.profile)
         finally:
-            self.done = True
-            if self.sigterm_pending:
-                _die_of_sigterm()
+            self.done.set()
         return self.profile
 
 

@@ -1,5 +1,12 @@
-"""Runs until a signal: hot_loop forever, after printing "ready"."""
+"""Runs until a signal: hot_loop forever, after printing "ready".
+
+argv[1] "nondaemon": a non-daemon thread still runs at exit; "blocked": the main thread
+blocks SIGTERM and waits forever while another thread runs hot_loop, so only another thread
+can take the signal (and "ready" says whether SIGTERM looks untouched to the program).
+"""
+import signal
 import sys
+import threading
 import time
 
 
@@ -11,8 +18,13 @@ def hot_loop():
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "nondaemon":
-        import threading
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode == "nondaemon":
         threading.Thread(target=lambda: time.sleep(0.5), name="late").start()
+    if mode == "blocked":
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+        threading.Thread(target=hot_loop, name="hot", daemon=True).start()
+        print("ready", signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, flush=True)
+        threading.Event().wait()
     print("ready", flush=True)
     hot_loop()
