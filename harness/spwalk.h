@@ -69,8 +69,11 @@ typedef struct sw_buf {
     size_t len, cap;
 } sw_buf;
 
-/* Allocation failure ends the program with "out of memory" (a CLI cannot do better, and
- * a stopped target is released by the kernel when a ptrace tracer exits). */
+/* Allocation failure calls sw_out_of_memory(), which never returns. spwalk's (oom.c) ends
+ * the program with "out of memory" (a CLI cannot do better, and a stopped target is
+ * released by the kernel when a ptrace tracer exits); the extension, which writes drop
+ * files with this code inside a program it must never end, has its own (drop_file.c). */
+void sw_out_of_memory(void) __attribute__((noreturn));
 void *sw_xmalloc(size_t n);
 void *sw_xrealloc(void *p, size_t n);
 void sw_buf_put(sw_buf *b, const void *p, size_t n);

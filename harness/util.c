@@ -18,32 +18,23 @@ int sw_fail(sw_err *e, const char *fmt, ...)
     return -1;
 }
 
-static void out_of_memory(void)
-{
-    static const char msg[] = "spwalk: error: out of memory\n";
-    /* write(2) rather than stdio: stdio may itself need memory. */
-    ssize_t w = write(2, msg, sizeof msg - 1);
-    (void)w;
-    exit(1);
-}
-
 void *sw_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (p == NULL) out_of_memory();
+    if (p == NULL) sw_out_of_memory();
     return p;
 }
 
 void *sw_xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
-    if (q == NULL) out_of_memory();
+    if (q == NULL) sw_out_of_memory();
     return q;
 }
 
 static void reserve(sw_buf *b, size_t extra)
 {
-    if (extra > SIZE_MAX / 2 - b->len) out_of_memory();
+    if (extra > SIZE_MAX / 2 - b->len) sw_out_of_memory();
     if (b->len + extra + 1 <= b->cap) return;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + extra + 1) cap *= 2;

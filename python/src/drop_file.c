@@ -7,8 +7,9 @@
  * output is by construction what `spwalk replay` gives. A drop is written only when the
  * replay of its recorded bytes gives the live walk's status and reason (a torn drop: any
  * replay, the file says it was torn); otherwise it is counted as not kept. Normal thread:
- * it allocates and does I/O. (The harness ends the process on an allocation failure; here
- * that would take a drop file of at most a few hundred KiB to reach.)
+ * it allocates and does I/O. The harness gives up on an allocation failure
+ * (sw_out_of_memory); spwalk then exits, but here the program must go on: the file being
+ * written is abandoned (counted as not kept), leaking what it had allocated so far.
  */
 #include "drops.h"
 #include "session.h"
@@ -17,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,11 +193,47 @@ done:
     return written;
 }
 
+/* Where an allocation failure in the harness's code returns to: only write_one calls it. */
+static __thread jmp_buf *g_oom_exit;
+
+void sw_out_of_memory(void)
+{
+    if (g_oom_exit) longjmp(*g_oom_exit, 1);
+    abort(); /* unreachable: the extension calls the harness only from write_one */
+}
+
+/* fn(arg), or 0 when the harness ran out of memory in it (then fn's allocations leak). */
+static int or_give_up(int (*fn)(const void *), const void *arg)
+{
+    jmp_buf out;
+    if (setjmp(out)) {
+        g_oom_exit = NULL;
+        return 0;
+    }
+    g_oom_exit = &out;
+    const int r = fn(arg);
+    g_oom_exit = NULL;
+    return r;
+}
+
+static int write_one_of(const void *d) { return write_one(d); }
+
+static int ask_too_much(const void *unused)
+{
+    (void)unused;
+    sw_buf b = { 0 };
+    sw_buf_put(&b, "", SIZE_MAX / 2 + 1); /* more than any buffer may hold */
+    sw_buf_free(&b);
+    return 1;
+}
+
+int spp_drops_oom_check(void) { return or_give_up(ask_too_much, NULL); }
+
 void spp_drops_flush_slot(spp_slot *s)
 {
     spp_droprec *d = s->drops;
     if (!d || __atomic_load_n(&d->state, __ATOMIC_ACQUIRE) != 1) return;
-    if (write_one(d)) {
+    if (or_give_up(write_one_of, d)) {
         __atomic_add_fetch(&spp_g.drops_kept, 1, __ATOMIC_RELAXED);
     } else {
         __atomic_sub_fetch(&spp_g.drops_claimed, 1, __ATOMIC_RELAXED); /* the budget back */

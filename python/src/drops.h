@@ -80,4 +80,8 @@ void spp_drops_flush_slot(struct spp_slot *s);
 /* At start(): 0, or -1 with a message, when DIR cannot take files (drop_file.c). */
 int spp_drops_check_dir(const char *dir, char *err, size_t errlen);
 
+/* Test: the harness's out-of-memory path inside the extension gives up the work in hand
+ * (returns 0) instead of ending the program. */
+int spp_drops_oom_check(void);
+
 #endif /* SPP_DROPS_H */

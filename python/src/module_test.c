@@ -5,6 +5,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "drops.h"
 #include "guard.h"
 #include "module.h"
 #include "shim.h"
@@ -415,6 +416,15 @@ static PyObject *py_test_hold_agg(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* _test_harness_oom() -> False: the harness code in the extension ran out of memory (asked
+ * for more than any buffer may hold) and the extension gave that work up, still running. */
+static PyObject *py_test_harness_oom(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(spp_drops_oom_check());
+}
+
 /* _bench_drops(n) -> (sample ns, sample ns with a recorder, ns per recorded drop, bytes) */
 static PyObject *py_bench_drops(PyObject *self, PyObject *args)
 {
@@ -435,6 +445,8 @@ static PyObject *py_bench_drops(PyObject *self, PyObject *args)
 }
 
 PyMethodDef spp_test_methods[] = {
+    { "_test_harness_oom", py_test_harness_oom, METH_NOARGS,
+      "_test_harness_oom() -> False: an allocation failure in the harness code is survived." },
     { "_bench_drops", py_bench_drops, METH_VARARGS,
       "Benchmark: keep_drops' cost per sample (no drop) and per recorded drop, this stack." },
     { "_test_hold_agg", py_test_hold_agg, METH_O,

@@ -195,3 +195,13 @@ def test_cli_keep_drops(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "spprof", "run", "--max-drops", "3",
                           str(script)], capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2 and "--keep-drops" in bad.stderr, bad.stderr
+
+
+def test_running_out_of_memory_writing_a_drop_file_does_not_end_the_program():
+    """The drop files are written with spwalk's own code, whose answer to an allocation
+    failure is to exit; inside a profiled program it gives the file up instead."""
+    r = subprocess.run([sys.executable, "-c", "from spprof import _native; "
+                        "print(_native._test_harness_oom(), 'alive')"],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert r.returncode == 0 and r.stdout.split() == ["False", "alive"], r
