@@ -105,7 +105,9 @@ static int bench_replay(const char *path)
     /* One logged replay: the reads a full rendering makes. */
     logger lg = { .snap = &s.snap };
     spw_reader logr = { log_read, &lg };
-    sw_view v = { &s.layout, &logr, s.snap.header.code_type, s.threads, s.snap.n_threads };
+    sw_view v = { .layout = &s.layout, .reader = &logr, .code_type = s.snap.header.code_type,
+                  .threads = s.threads, .n_threads = s.snap.n_threads,
+                  .input_bytes = s.input_bytes };
     if (sw_render(&v, SW_JSON, &out, &e)) {
         fprintf(stderr, "replay_bench: %s\n", e.msg);
         return 1;
