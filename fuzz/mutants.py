@@ -32,6 +32,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -295,6 +296,8 @@ def stage_regress(scratch, ctx, log):
 
 
 def stage_fuzz(scratch, ctx, log):
+    if ctx["seconds"] <= 0:  # --fuzz-seconds 0: the deterministic stages only
+        return None
     for t in ctx["targets"]:
         rc, _ = build(scratch, f"build/fuzz/lf/fuzz_{t}", log)
         if rc != 0:
@@ -356,11 +359,15 @@ def main():
     ap.add_argument("--only", help="comma-separated mutant names")
     ap.add_argument("--sample", type=int, help="run N mutants, a window that rotates daily")
     ap.add_argument("--day", type=int, help="the rotation's day (default: days since 2000)")
-    ap.add_argument("--fuzz-seconds", type=int, default=30)
+    ap.add_argument("--fuzz-seconds", type=int, default=30,
+                    help="libFuzzer time a target in the last stage (0: no fuzz stage)")
     ap.add_argument("--check", action="store_true",
                     help="only check that every entry applies exactly once")
     args = ap.parse_args()
 
+    # A kill of the campaign still reverts the mutant in hand (the finally below); the
+    # next run's sync would repair the scratch tree anyway.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         mutants = parse_list(args.list)
     except ListError as e:
@@ -409,7 +416,10 @@ def main():
                 rc, _ = build(scratch, "build/gcc/libspwcore.a build/bin/spwalk", log)
                 if rc != 0:
                     raise ListError(f"{m['name']}: the mutant does not build (see {log})")
-                if object_digest(scratch) == base_digest:
+                # Same core objects: a .c mutant cannot change behaviour. A header's can
+                # still change the tests that inline it, so those run anyway.
+                same = object_digest(scratch) == base_digest
+                if same and not mut.header:
                     verdict, by = "same-object", "- (compiles to the same object code)"
                 else:
                     for st in STAGES:
@@ -418,7 +428,8 @@ def main():
                             verdict, by = "killed", f"{st}: {what}"
                             break
                     else:
-                        verdict, by = "survived", "-"
+                        verdict, by = ("same-object", "- (same core objects)") if same \
+                            else ("survived", "-")
             finally:
                 mut.revert()
         except ListError as e:
