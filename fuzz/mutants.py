@@ -128,6 +128,10 @@ def run(cmd, cwd, timeout, log):
             p.wait()
             rc = 124
             lf.write(f"\n[timed out after {timeout} s]\n")
+        except BaseException:  # the campaign itself was stopped: so is the stage
+            os.killpg(p.pid, 9)
+            p.wait()
+            raise
     return rc, time.monotonic() - t0
 
 

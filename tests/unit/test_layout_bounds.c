@@ -16,17 +16,23 @@ enum {
     S_CODE = S_THREAD + 9 + 6,     /* G_CODE */
     S_OBJECT = S_CODE + 10,        /* G_OBJECT: size, ob_type */
     S_TUPLE = S_OBJECT + 2 + 4,    /* G_TUPLE: size, ob_item?, ob_size (index 2) */
+    S_UNICODE = S_TUPLE + 3 + 3 + 3 + 2 + 3 + 3, /* G_UNICODE: size, state, length, asciiobject_size */
 };
 
 static uint8_t blob[4096];
 static size_t blob_len;
 
-static void load(void)
+static void load_flavor(spw_flavor f)
 {
-    const uint8_t *b = spw_flavor_blob(SPW_FLAVOR_313, &blob_len);
+    const uint8_t *b = spw_flavor_blob(f, &blob_len);
     assert_non_null(b);
     assert_true(blob_len <= sizeof blob);
     memcpy(blob, b, blob_len);
+}
+
+static void load(void)
+{
+    load_flavor(SPW_FLAVOR_313);
 }
 
 static uint64_t get(unsigned slot)
@@ -108,6 +114,61 @@ static void test_code_size_floor(void **state)
     }
 }
 
+/* co_code_adaptive is a flexible array: at least its first byte inside the struct. */
+static void test_adaptive_needs_a_byte(void **state)
+{
+    (void)state;
+    load();
+    const uint64_t size = get(S_CODE);
+    set(S_CODE + 9, size - 1);
+    assert_int_equal(parse(), SPW_LAYOUT_OK);
+    set(S_CODE + 9, size);
+    assert_int_equal(parse(), SPW_LAYOUT_E_OFFSET);
+}
+
+/* Each field's width, at the end of its struct: the last offset that leaves it inside is
+ * accepted, one more is refused. co_firstlineno (4 bytes) on 3.13; on 3.14t the frame's
+ * tlbc_index (4) and co_tlbc (8), whose groups start elsewhere (3.14's longer groups). */
+static void test_field_widths(void **state)
+{
+    (void)state;
+    const unsigned frame14 = 3 + 3 + 16 + 9, code14 = frame14 + 8;
+    const struct { spw_flavor f; unsigned group, index, width; } cases[] = {
+        { SPW_FLAVOR_313, S_CODE, 5, 4 },
+        { SPW_FLAVOR_314T, code14, 5, 4 },
+        { SPW_FLAVOR_314T, code14, 10, 8 },
+        { SPW_FLAVOR_314T, frame14, 7, 4 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        load_flavor(cases[i].f);
+        const uint64_t size = get(cases[i].group);
+        set(cases[i].group + cases[i].index, size - cases[i].width);
+        assert_int_equal(parse(), SPW_LAYOUT_OK);
+        set(cases[i].group + cases[i].index, size - cases[i].width + 1);
+        assert_int_equal(parse(), SPW_LAYOUT_E_OFFSET);
+    }
+}
+
+/* The str header: PyASCIIObject holds state (4 bytes) and length (8), and
+ * PyCompactUnicodeObject (16 more) fits in the struct; each bound at its edge. */
+static void test_unicode_header_bounds(void **state)
+{
+    (void)state;
+    const struct { uint64_t size, st, len, ascii; spw_layout_err want; } cases[] = {
+        { 64, 32, 16, 36, SPW_LAYOUT_OK }, { 64, 32, 16, 35, SPW_LAYOUT_E_OFFSET }, /* state */
+        { 64, 16, 32, 40, SPW_LAYOUT_OK }, { 64, 16, 32, 39, SPW_LAYOUT_E_OFFSET }, /* length */
+        { 64, 16, 24, 48, SPW_LAYOUT_OK }, { 63, 16, 24, 48, SPW_LAYOUT_E_OFFSET }, /* size */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        load();
+        set(S_UNICODE, cases[i].size);
+        set(S_UNICODE + 1, cases[i].st);
+        set(S_UNICODE + 2, cases[i].len);
+        set(S_UNICODE + 3, cases[i].ascii);
+        assert_int_equal(parse(), cases[i].want);
+    }
+}
+
 /* The header (cookie, version, free_threaded) is 24 bytes: 23 is short before anything
  * past them is read (the blob is copied to an exact-size allocation so that ASan sees a
  * read past it; corpus/layout/short-header-23 does the same under fuzz-regress). */
@@ -133,6 +194,9 @@ int main(void)
         cmocka_unit_test(test_object_header_shape),
         cmocka_unit_test(test_code_size_floor),
         cmocka_unit_test(test_short_header),
+        cmocka_unit_test(test_adaptive_needs_a_byte),
+        cmocka_unit_test(test_unicode_header_bounds),
+        cmocka_unit_test(test_field_widths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
