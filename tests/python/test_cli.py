@@ -159,15 +159,17 @@ def test_sigterm_needs_no_help_from_the_main_thread(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "spprof", "run", "-o", str(out), FOREVER,
                              "blocked"], env=env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().split() == ["ready", "True"]
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
     try:
+        assert proc.stdout.readline().split() == ["ready", "True"]
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
         raise AssertionError("SIGTERM did not end the program")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == -signal.SIGTERM
     p = spprof.Profile.load(out)
     assert self_of(p, "hot_loop") >= 20 and p.stats["ended_by"] == "SIGTERM"
