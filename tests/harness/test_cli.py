@@ -173,24 +173,31 @@ def test_capture_does_not_lose_signals():
                             stdout=subprocess.PIPE)
     try:
         assert proc.stdout.readline() == b"ready\n"
-        sent = 1000
+        batches, per_batch = 20, 50
+        sent = batches * per_batch
         done = threading.Event()
+        dumps = [0]
 
         def sender():
-            for _ in range(sent):
-                os.kill(proc.pid, signal.SIGRTMIN)
-                time.sleep(0.0005)
+            # each batch waits for a dump that ran after the previous one, so signals keep
+            # arriving while the target is held however slow a loaded machine makes dumps
+            for b in range(batches):
+                for _ in range(per_batch):
+                    os.kill(proc.pid, signal.SIGRTMIN)
+                    time.sleep(0.0005)
+                deadline = time.monotonic() + 30
+                while dumps[0] < b + 1 and time.monotonic() < deadline:
+                    time.sleep(0.001)
             done.set()
 
         t = threading.Thread(target=sender)
         t.start()
-        dumps = 0
         while not done.is_set():
             out = spwalk("dump", "--pid", proc.pid)
             assert out.returncode == 0, out.stderr
-            dumps += 1
+            dumps[0] += 1
         t.join()
-        assert dumps > 10
+        assert dumps[0] >= batches
         time.sleep(0.2)
         proc.stdin.write(b"count\n")
         proc.stdin.flush()
