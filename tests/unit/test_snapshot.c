@@ -688,6 +688,48 @@ static void test_decode_lengths(void **state)
     assert_int_equal(decode(buf, S_SIZE + 8), SPW_SNAP_E_LENGTH);
 }
 
+/* Each section's length check at its edge: a section that needs exactly 8 more bytes than
+ * are left (a region, the expected output) and a trailer one byte short. The file_size
+ * field is kept at or below the buffer's length, so the file-size check does not answer
+ * first; a check that let the section through would leave pos past the end, and the
+ * decoder would report E_LENGTH (or read past the buffer) instead of E_TRUNCATED. */
+static void test_decode_section_edges(void **state)
+{
+    (void)state;
+    uint8_t buf[S_SIZE + 16];
+
+    /* region 3 (the last) starts S_SIZE - S_R3_AT = 32 bytes before the end */
+    static const struct { uint64_t rlen; spw_snap_err want; } r3_cases[] = {
+        {40, SPW_SNAP_E_TRUNCATED}, /* 8 bytes past the end */
+        {33, SPW_SNAP_E_TRUNCATED}, /* pads to the same 40 */
+        {32, SPW_SNAP_E_TRUNCATED}, /* exactly the rest: the expected output is then cut */
+    };
+    for (size_t i = 0; i < sizeof r3_cases / sizeof r3_cases[0]; i++) {
+        sample_file(buf);
+        put_le(buf + S_REGIONS_AT + 3 * 24 + 8, r3_cases[i].rlen, 8);
+        recrc(buf, S_SIZE);
+        assert_int_equal(decode(buf, S_SIZE), r3_cases[i].want);
+    }
+
+    /* the expected output starts S_SIZE - S_EXPECTED_AT = 24 bytes before the end */
+    sample_file(buf);
+    put_le(buf + 44, 32, 4); /* expected_len: 8 bytes past the end */
+    recrc(buf, S_SIZE);
+    assert_int_equal(decode(buf, S_SIZE), SPW_SNAP_E_TRUNCATED);
+    sample_file(buf);
+    put_le(buf + 44, 25, 4); /* pads to the same 32 */
+    recrc(buf, S_SIZE);
+    assert_int_equal(decode(buf, S_SIZE), SPW_SNAP_E_TRUNCATED);
+
+    /* the trailer one byte short, file_size agreeing with the shorter buffer */
+    sample_file(buf);
+    put_le(buf + 48, S_SIZE - 1, 8);
+    assert_int_equal(decode(buf, S_SIZE - 1), SPW_SNAP_E_TRUNCATED);
+    /* and whole: the same edit, with the buffer's length, is only a wrong file_size */
+    recrc(buf, S_SIZE);
+    assert_int_equal(decode(buf, S_SIZE), SPW_SNAP_E_LENGTH);
+}
+
 /* Build a raw sample with the given regions and return the decoder's verdict. */
 static spw_snap_err decode_regions(uint8_t arch, const spw_snap_region *regs, uint32_t n)
 {
@@ -711,10 +753,14 @@ static void test_decode_bad_regions(void **state)
     const struct { uint8_t arch; uint64_t addr, len; spw_snap_err want; } cases[] = {
         {SPW_ARCH_X86_64, l47 - 8, 8, SPW_SNAP_OK},        /* ends at the limit */
         {SPW_ARCH_X86_64, l47 - 8, 16, SPW_SNAP_E_REGION}, /* crosses it */
+        {SPW_ARCH_X86_64, l47 - 8, 9, SPW_SNAP_E_REGION},  /* by one byte */
+        {SPW_ARCH_X86_64, l47 - 1, 1, SPW_SNAP_OK},        /* its last byte */
+        {SPW_ARCH_X86_64, l47 - 1, 2, SPW_SNAP_E_REGION},
         {SPW_ARCH_X86_64, l47, 8, SPW_SNAP_E_REGION},      /* starts at it */
         {SPW_ARCH_AARCH64, l47, 8, SPW_SNAP_OK},           /* aarch64 goes higher */
         {SPW_ARCH_AARCH64, l48 - 8, 8, SPW_SNAP_OK},
         {SPW_ARCH_AARCH64, l48 - 8, 16, SPW_SNAP_E_REGION},
+        {SPW_ARCH_AARCH64, l48 - 8, 9, SPW_SNAP_E_REGION},
         {SPW_ARCH_AARCH64, l48, 8, SPW_SNAP_E_REGION},
         {SPW_ARCH_AARCH64, UINT64_MAX - 3, 8, SPW_SNAP_E_REGION}, /* addr + len wraps */
         {SPW_ARCH_AARCH64, UINT64_MAX, 1, SPW_SNAP_E_REGION},
@@ -1034,6 +1080,7 @@ int main(void)
         cmocka_unit_test(test_decode_bad_header_fields),
         cmocka_unit_test(test_decode_limits),
         cmocka_unit_test(test_decode_lengths),
+        cmocka_unit_test(test_decode_section_edges),
         cmocka_unit_test(test_decode_bad_regions),
         cmocka_unit_test(test_decode_overlap_and_order),
         cmocka_unit_test(test_decode_nonzero_padding),
