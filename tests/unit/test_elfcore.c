@@ -355,6 +355,97 @@ static void test_file_note_errors(void **state)
     free(buf);
 }
 
+/* A core of one segment whose only note is an NT_FILE of no files and the given page
+ * size: the note starts at SPW_SYNTH_CORE_NOTES(1), its 16-byte desc 20 bytes later. */
+enum { E_NOTE = SPW_SYNTH_CORE_NOTES(1), E_DESC = E_NOTE + 20 };
+static uint8_t *make_bare_core(uint64_t page, size_t *len)
+{
+    static uint8_t d[16];
+    const spw_synth_seg seg = { 0x10000, 16, d, 16, 4 };
+    spw_synth_core_spec spec = { .arch = SPW_ARCH_X86_64, .segs = &seg, .n_segs = 1,
+                                 .page_size = page };
+    size_t need = spw_synth_core(&spec, NULL, 0);
+    uint8_t *buf = malloc(need);
+    assert_non_null(buf);
+    assert_int_equal(spw_synth_core(&spec, buf, need), need);
+    assert_int_equal(spw_le32(buf + E_NOTE + 4), 16); /* descsz */
+    assert_int_equal(spw_le32(buf + E_NOTE + 8), 0x46494c45); /* NT_FILE */
+    *len = need;
+    return buf;
+}
+
+/* Each bound of the header, the section header, the notes and NT_FILE at its edge. */
+static void test_bounds_at_their_edges(void **state)
+{
+    (void)state;
+    parsed p;
+    size_t len;
+
+    /* The ELF header: 63 bytes of a header with no program headers are still a cut-off
+     * file; 64 are a (segment-less) core. */
+    uint8_t *buf = make_bare_core(4096, &len), *m = malloc(len + 64);
+    memcpy(m, buf, 64);
+    spw_put16(m + 56, 0); /* e_phnum */
+    spw_put64(m + 32, 0); /* e_phoff: an empty table inside the 63 bytes */
+    assert_int_equal(parse(&p, m, 63), SPW_CORE_E_TRUNCATED);
+    assert_int_equal(parse(&p, m, 64), SPW_CORE_OK);
+    assert_int_equal(p.c.n_segments, 0);
+
+    /* PN_XNUM: the count in a section header appended at the end of the file, or starting
+     * one byte later (63 bytes left: cut off, though its sh_info would be in the buffer). */
+    const uint16_t phnum = spw_le16(buf + 56);
+    memcpy(m, buf, len);
+    memset(m + len, 0, 64);
+    spw_put16(m + 56, 0xffff);
+    spw_put16(m + 58, 64); /* e_shentsize */
+    spw_put16(m + 60, 1);  /* e_shnum */
+    spw_put64(m + 40, len);
+    spw_put32(m + len + 44, phnum);
+    assert_int_equal(parse(&p, m, len + 64), SPW_CORE_OK);
+    assert_int_equal(p.c.n_segments, 1);
+    spw_put64(m + 40, len + 1);
+    spw_put32(m + len + 1 + 44, phnum);
+    assert_int_equal(parse(&p, m, len + 64), SPW_CORE_E_TRUNCATED);
+    assert_int_equal(p.c.err_at, 40);
+
+    /* An empty PT_NOTE segment exactly at the end of the file is no note; one byte past it
+     * is a cut-off file. */
+    memcpy(m, buf, len);
+    spw_put64(m + SPW_SYNTH_CORE_PHDR + 8, len);
+    spw_put64(m + SPW_SYNTH_CORE_PHDR + 32, 0);
+    assert_int_equal(parse(&p, m, len), SPW_CORE_OK);
+    assert_int_equal(p.c.n_segments, 1);
+    assert_int_equal(p.c.page_size, 0);
+    spw_put64(m + SPW_SYNTH_CORE_PHDR + 8, len + 1);
+    assert_int_equal(parse(&p, m, len), SPW_CORE_E_TRUNCATED);
+
+    /* NT_FILE's desc: 16 bytes hold count and page size, 15 do not */
+    memcpy(m, buf, len);
+    assert_int_equal(parse(&p, m, len), SPW_CORE_OK);
+    assert_int_equal(p.c.page_size, 4096);
+    assert_int_equal(p.c.n_files, 0);
+    spw_put32(m + E_NOTE + 4, 15);
+    assert_int_equal(parse(&p, m, len), SPW_CORE_E_FILE_NOTE);
+    assert_int_equal(p.c.err_at, E_DESC);
+    /* one file more than the desc has room for: refused at the count, before its entry
+     * (which would lie past the desc) is read */
+    memcpy(m, buf, len);
+    spw_put64(m + E_DESC, 1);
+    assert_int_equal(parse(&p, m, len), SPW_CORE_E_FILE_NOTE);
+    assert_int_equal(p.c.err_at, E_DESC);
+    free(m);
+    free(buf);
+
+    /* the page size: 2^30 is the largest accepted, 2^31 is refused */
+    buf = make_bare_core((uint64_t)1 << 30, &len);
+    assert_int_equal(parse(&p, buf, len), SPW_CORE_OK);
+    assert_int_equal(p.c.page_size, (uint64_t)1 << 30);
+    spw_put64(buf + E_DESC + 8, (uint64_t)1 << 31);
+    assert_int_equal(parse(&p, buf, len), SPW_CORE_E_FILE_NOTE);
+    assert_int_equal(p.c.err_at, E_DESC + 8);
+    free(buf);
+}
+
 static void test_tables_too_small(void **state)
 {
     (void)state;
@@ -398,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_segment_errors),
         cmocka_unit_test(test_note_errors),
         cmocka_unit_test(test_file_note_errors),
+        cmocka_unit_test(test_bounds_at_their_edges),
         cmocka_unit_test(test_tables_too_small),
         cmocka_unit_test(test_strerror),
     };
