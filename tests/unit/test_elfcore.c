@@ -419,6 +419,14 @@ static void test_bounds_at_their_edges(void **state)
     spw_put64(m + SPW_SYNTH_CORE_PHDR + 8, len + 1);
     assert_int_equal(parse(&p, m, len), SPW_CORE_E_TRUNCATED);
 
+    /* A PT_LOAD with no file bytes has no file offset to check, whatever it says */
+    memcpy(m, buf, len);
+    spw_put64(m + SPW_SYNTH_CORE_PHDR + 56 + 32, 0);          /* filesz */
+    spw_put64(m + SPW_SYNTH_CORE_PHDR + 56 + 8, UINT64_MAX); /* offset */
+    assert_int_equal(parse(&p, m, len), SPW_CORE_OK);
+    assert_int_equal(p.c.n_segments, 1);
+    assert_int_equal(p.c.segments[0].filesz, 0);
+
     /* NT_FILE's desc: 16 bytes hold count and page size, 15 do not */
     memcpy(m, buf, len);
     assert_int_equal(parse(&p, m, len), SPW_CORE_OK);
@@ -443,6 +451,76 @@ static void test_bounds_at_their_edges(void **state)
     spw_put64(buf + E_DESC + 8, (uint64_t)1 << 31);
     assert_int_equal(parse(&p, buf, len), SPW_CORE_E_FILE_NOTE);
     assert_int_equal(p.c.err_at, E_DESC + 8);
+    free(buf);
+}
+
+/* The notes' contents at their edges: a name one byte longer than "CORE", a prstatus
+ * one byte short of pr_pid, a second NT_FILE, auxv pairs after AT_NULL and a half pair. */
+static void test_note_contents_at_their_edges(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = make_core(SPW_ARCH_X86_64, &len), *m = malloc(len);
+    const size_t n0 = SPW_SYNTH_CORE_NOTES(3);
+    const size_t auxv = n0 + 3 * (20 + 336) + 20; /* the auxv note's desc */
+    parsed p;
+    assert_int_equal(spw_le64(buf + auxv), 9); /* AT_ENTRY */
+
+    /* "CORE" then 'X' in a 5-byte name is another owner's note: its prstatus is no thread */
+    memcpy(m, buf, len);
+    assert_int_equal(m[n0 + 12 + 4], 0);
+    m[n0 + 12 + 4] = 'X';
+    assert_int_equal(parse(&p, m, len), SPW_CORE_OK);
+    assert_int_equal(p.c.n_threads, 2);
+    assert_int_equal(p.c.threads[0].tid, tids[1]);
+
+    /* a prstatus of 35 bytes (pr_pid is at 32..35) is refused at that note */
+    memcpy(m, buf, len);
+    spw_put32(m + n0 + 4, 35);
+    assert_int_equal(parse(&p, m, len), SPW_CORE_E_NOTE);
+    assert_int_equal(p.c.err_at, n0);
+
+    /* auxv: pairs after AT_NULL are not read */
+    memcpy(m, buf, len);
+    spw_put64(m + auxv, 0);
+    spw_put64(m + auxv + 8, 0);
+    spw_put64(m + auxv + 16, 9);
+    spw_put64(m + auxv + 24, 0x5555);
+    assert_int_equal(parse(&p, m, len), SPW_CORE_OK);
+    assert_int_equal(p.c.entry, 0);
+    free(m);
+    free(buf);
+
+    /* two NT_FILE notes (the bare core's PT_LOAD turned into a second PT_NOTE over the
+     * same note): refused at the second */
+    buf = make_bare_core(4096, &len);
+    memcpy(buf + SPW_SYNTH_CORE_PHDR + 56, buf + SPW_SYNTH_CORE_PHDR, 56);
+    assert_int_equal(parse(&p, buf, len), SPW_CORE_E_FILE_NOTE);
+    assert_int_equal(p.c.err_at, E_NOTE);
+    free(buf);
+
+    /* auxv as the last note, cut to 24 bytes (a pair and a half) with its segment: the
+     * half pair's key says AT_ENTRY, its value would lie past the note */
+    static uint8_t d[16];
+    const spw_synth_seg seg = { 0x10000, 16, d, 16, 4 };
+    spw_synth_core_spec spec = { .arch = SPW_ARCH_X86_64, .segs = &seg, .n_segs = 1,
+                                 .entry = 0x401234 };
+    len = spw_synth_core(&spec, NULL, 0);
+    buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(spw_synth_core(&spec, buf, len), len);
+    const size_t a1 = E_DESC;
+    assert_int_equal(spw_le32(buf + E_NOTE + 8), 6); /* NT_AUXV */
+    assert_int_equal(spw_le64(buf + SPW_SYNTH_CORE_PHDR + 32), 20 + 32);
+    assert_int_equal(parse(&p, buf, len), SPW_CORE_OK);
+    assert_int_equal(p.c.entry, 0x401234);
+    spw_put64(buf + a1, 3); /* AT_PHDR */
+    spw_put64(buf + a1 + 16, 9);
+    spw_put64(buf + a1 + 24, 0x5555);
+    spw_put32(buf + E_NOTE + 4, 24);
+    spw_put64(buf + SPW_SYNTH_CORE_PHDR + 32, 20 + 24);
+    assert_int_equal(parse(&p, buf, len), SPW_CORE_OK);
+    assert_int_equal(p.c.entry, 0);
     free(buf);
 }
 
@@ -490,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_note_errors),
         cmocka_unit_test(test_file_note_errors),
         cmocka_unit_test(test_bounds_at_their_edges),
+        cmocka_unit_test(test_note_contents_at_their_edges),
         cmocka_unit_test(test_tables_too_small),
         cmocka_unit_test(test_strerror),
     };
