@@ -190,6 +190,18 @@ static void test_fallback(void **state)
     assert_int_equal(f.n, 1);
     assert_int_equal(spw_core_read(&p.c, 0x10000, got, 8), 0); /* file bytes: not asked */
     assert_int_equal(f.n, 1);
+    /* A range reaching 2^64 or wrapping past it is refused before anyone is asked, even
+     * with a fallback that would serve it; one ending at UINT64_MAX - 1 goes to it. */
+    f.n = 0;
+    f.refuse = 0;
+    assert_int_equal(spw_core_read(&p.c, UINT64_MAX - 3, got, 8), -1);
+    assert_int_equal(spw_core_read(&p.c, UINT64_MAX - 7, got, 8), -1);
+    assert_int_equal(spw_core_read(&p.c, UINT64_MAX, got, 2), -1);
+    assert_int_equal(f.n, 0);
+    assert_int_equal(spw_core_read(&p.c, UINT64_MAX - 8, got, 8), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.addr[0], UINT64_MAX - 8);
+    assert_int_equal(f.len[0], 8);
     free(buf);
 }
 
