@@ -205,6 +205,44 @@ static void test_fallback(void **state)
     free(buf);
 }
 
+/* A fallback for the read below: it records each piece and refuses an empty one (the
+ * reader never asks for one). */
+static int pieces_read(void *ctx, uint64_t addr, void *dst, size_t len)
+{
+    fb *f = ctx;
+    if (f->n < 8) {
+        f->addr[f->n] = addr;
+        f->len[f->n] = len;
+    }
+    f->n++;
+    if (len == 0 || f->n > 8) return -1;
+    memset(dst, 0xee, len);
+    return 0;
+}
+
+/* A read above the last segment is one piece for the fallback: whatever lies after the
+ * segment table in the caller's memory (here an entry that would start inside the range)
+ * is not a segment. */
+static void test_read_past_the_last_segment(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = make_core(SPW_ARCH_X86_64, &len), got[0x20];
+    parsed p;
+    fb f = { .n = 0 };
+    assert_int_equal(parse(&p, buf, len), SPW_CORE_OK);
+    assert_int_equal(p.c.n_segments, 3);
+    assert_ptr_equal(p.c.segments, p.segs);
+    p.segs[3] = (spw_core_segment){ .vaddr = 0x30010, .memsz = 16, .offset = 0, .filesz = 16 };
+    p.c.fallback = (spw_reader){ pieces_read, &f };
+    assert_int_equal(spw_core_read(&p.c, 0x30000, got, 0x20), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.addr[0], 0x30000);
+    assert_int_equal(f.len[0], 0x20);
+    assert_int_equal(got[0x1f], 0xee);
+    free(buf);
+}
+
 static void test_every_truncation_refused(void **state)
 {
     (void)state;
@@ -574,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_parse_what_was_written),
         cmocka_unit_test(test_reads),
         cmocka_unit_test(test_fallback),
+        cmocka_unit_test(test_read_past_the_last_segment),
         cmocka_unit_test(test_every_truncation_refused),
         cmocka_unit_test(test_header_errors),
         cmocka_unit_test(test_segment_errors),
