@@ -591,6 +591,21 @@ static void body_symbolize_oversized(checked *c)
     assert_int_equal(spw_symbolize(L(c), &c->reader, code, last + 1, &sym), SPW_SYM_E_LINETABLE);
     assert_int_equal(sym.line, SPW_LINE_NONE);
     expect_symbol(&sym, "big", "big.py", SPW_LINE_NONE, 0);
+
+    /* The same behind a one-byte entry (no location, one unit): the cap now cuts an entry
+     * in two, and the instruction in it is as unknown as one wholly beyond the cap. */
+    t[0] = 0xf8;
+    for (size_t i = 1; i + 1 < n; i += 2) { t[i] = 0xe8; t[i + 1] = 0x02; }
+    code = make_code(c, "cut", "cut.py", 0, t, n, 1);
+    assert_int_equal(spw_symbolize(L(c), &c->reader, code, 0, &sym), SPW_SYM_OK);
+    assert_int_equal(sym.line, SPW_LINE_NONE);
+    assert_int_equal(spw_symbolize(L(c), &c->reader, code, 10, &sym), SPW_SYM_OK);
+    assert_int_equal(sym.line, 10);
+    last = (SPW_LINETABLE_MAX - 1) / 2; /* its entry ends one byte before the cap */
+    assert_int_equal(spw_symbolize(L(c), &c->reader, code, last, &sym), SPW_SYM_OK);
+    assert_int_equal(sym.line, (int32_t)last);
+    assert_int_equal(spw_symbolize(L(c), &c->reader, code, last + 1, &sym), SPW_SYM_E_LINETABLE);
+    expect_symbol(&sym, "cut", "cut.py", SPW_LINE_NONE, 0);
     free(t);
 }
 static void test_symbolize_oversized(void **state)

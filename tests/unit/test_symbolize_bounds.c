@@ -62,10 +62,39 @@ static void test_linetable_at_the_user_limit(void **state)
     }
 }
 
+/* The layout blob places bytes' ob_size and ob_sval independently (each only inside the
+ * bytes group), so the table's check for ob_sval bytes does not cover an ob_size placed
+ * after ob_sval: that field is checked on its own. Here it would be the 8 bytes at the
+ * limit; 8 bytes lower it is read. */
+static void test_bytes_size_field_at_the_user_limit(void **state)
+{
+    (void)state;
+    for (int fits = 0; fits < 2; fits++) {
+        fixture *f = fix_top();
+        spw_layout L = f->s.layout;
+        const uint64_t code = fix_code(f, "fn", 16);
+        assert_int_not_equal(spw_synth_alloc(&f->s, CAP - f->s.used, 1), 0);
+        L.bytes_ob_sval = 8;
+        L.bytes_ob_size = 16;
+        assert_true(L.bytes_ob_size + 8 <= L.bytes_size);
+        const uint64_t table = TOP - 16 - (fits ? 8 : 0);
+        spw_synth_poke(&f->s, table + 16, 0, 8); /* ob_size 0: an empty table */
+        spw_synth_poke(&f->s, code + L.co_linetable, table, 8);
+
+        spw_symbol sym;
+        assert_int_equal(spw_symbolize(&L, &f->reader, code, 3, &sym),
+                         fits ? SPW_SYM_OK : SPW_SYM_E_ADDR);
+        assert_int_equal(sym.line, SPW_LINE_NONE); /* empty: no line either way */
+        assert_string_equal(sym.function, "fn");
+        fix_free(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linetable_at_the_user_limit),
+        cmocka_unit_test(test_bytes_size_field_at_the_user_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
