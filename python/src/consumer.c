@@ -133,8 +133,7 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
     const uint64_t base = (!initial && cpu0 <= SPP_BIRTH_NS ? 0 : cpu0) - phase;
     s->cpu_base = base;
     s->periods = 0;
-    s->user_off = cpu0 - base;
-    s->user_periods = 0;
+    s->user_sigs = 0;
     s->perf_first = 0;
     s->seq = 0;
     memset(&s->counts, 0, sizeof s->counts);

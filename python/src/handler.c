@@ -3,7 +3,7 @@
  *
  * The calls this file makes, all async-signal-safe: clock_gettime (the monotonic clock
  * through the vDSO, the thread's CPU clock through a system call), syscall(SYS_gettid)
- * (once per thread, then cached), ioctl and read on the thread's perf fd, and the fault guard's
+ * (once per thread, then cached), ioctl on the thread's perf fd, and the fault guard's
  * sigsetjmp (guard.c); with keep_drops, what drop_record.c makes (no more). No malloc, no
  * lock, no stdio, no Python API; errno is saved and restored. State is reached without dynamic TLS: the slot comes from the signal itself
  * (timers.h), the tid and the guard's recovery point are initial-exec TLS.
@@ -358,16 +358,18 @@ void spp_sample_rest(spp_slot *s)
 /* Of a weight, the part the stack sampled now stands for. A perf counter that may count user
  * time only overflows in user mode only: the thread's kernel time since the last sample
  * (system calls) was not spent in the stack it is in now, so it goes to <unsampled>
- * instead; the counter itself says how much of the interval was user time. */
-static inline uint64_t user_part(spp_slot *s, int fd, uint64_t weight, uint64_t interval_ns)
+ * instead. Each overflow closes one interval of the counter that ended in user mode, so the
+ * signals themselves say how many of the weight's intervals were user time. The counter's
+ * count cannot: a task-clock counter opened with exclude_kernel skips its overflows in
+ * kernel mode but, on some kernels (6.18 here), still counts kernel time. An early signal
+ * (weight 0) leaves its interval to the next. */
+static inline uint64_t user_part(spp_slot *s, int fd, uint64_t weight)
 {
     if (fd < 0 || spp_g.counts_kernel) return weight;
-    const uint64_t count = spp_timer_perf_count(fd);
-    if (count == UINT64_MAX) return weight;
-    const uint64_t periods = (count + s->user_off) / interval_ns;
-    uint64_t w = periods > s->user_periods ? periods - s->user_periods : 0;
-    if (w > weight) w = weight;
-    __atomic_store_n(&s->user_periods, s->user_periods + w, __ATOMIC_RELAXED);
+    uint64_t sigs = s->user_sigs + 1;
+    if (sigs > SPP_USER_SIGS_MAX) sigs = SPP_USER_SIGS_MAX;
+    const uint64_t w = weight < sigs ? weight : sigs;
+    s->user_sigs = (uint32_t)(sigs - w);
     return w;
 }
 
@@ -386,7 +388,7 @@ void spp_on_sigprof(int sig, siginfo_t *si, void *uc)
         if (spp_slot_owned_by(s, tid) && (fd < 0 || s->fd == fd)) {
             const uint64_t iv = spp_g.cfg.interval_ns;
             const uint64_t weight = cpu_weight(s, iv);
-            const uint64_t sampled = weight ? user_part(s, fd, weight, iv) : 0;
+            const uint64_t sampled = user_part(s, fd, weight);
             if (sampled)
                 spp_sample_into(s, &spp_g.cfg.target, __atomic_load_n(&s->tstate, __ATOMIC_RELAXED),
                                 tid, sampled, ts);

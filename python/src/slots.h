@@ -42,8 +42,8 @@ typedef struct spp_slot {
     spp_ring ring;      /* head: handler; tail: consumer */
     uint64_t cpu_base;  /* the thread's CPU clock (ns) at which accounting starts */
     uint64_t periods;   /* whole intervals since cpu_base accounted so far */
-    uint64_t user_off;  /* perf, user time only: cpu_base's offset for the counter ... */
-    uint64_t user_periods; /* ... and the whole intervals of it accounted so far */
+    uint32_t user_sigs; /* perf, user time only: overflows not yet matched by a weight */
+#define SPP_USER_SIGS_MAX 4u /* of them, the most carried (early signals come one at a time) */
     uint32_t perf_first;/* perf: the first (random) period is running */
     uint32_t seq;       /* seqlock over counts */
     spp_counts counts;

@@ -122,12 +122,6 @@ int spp_perf_slot_of(int fd)
     return v && v <= SPP_MAX_SLOTS ? (int)v - 1 : -1;
 }
 
-uint64_t spp_timer_perf_count(int fd)
-{
-    uint64_t v = 0;
-    return read(fd, &v, sizeof v) == (ssize_t)sizeof v ? v : UINT64_MAX;
-}
-
 void spp_timer_rearm_perf(spp_slot *s, int fd, uint64_t interval_ns)
 {
     if (s->perf_first) {

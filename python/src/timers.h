@@ -35,8 +35,6 @@ int spp_timer_restart(spp_slot *s, uint64_t interval_ns);
 /* Handler side (async-signal-safe): the slot a SIGPROF names, or -1 when it is not a timer
  * expiry of ours (a kill(), a stale fd); `*fd` is the perf fd or -1. */
 int spp_timer_slot_of(const siginfo_t *si, int *fd);
-/* Handler side: the perf counter's value (ns of the thread's CPU it counted), or UINT64_MAX. */
-uint64_t spp_timer_perf_count(int fd);
 /* Handler side: let the perf counter signal its next overflow (and, after the first, random
  * period, switch to the interval). */
 void spp_timer_rearm_perf(spp_slot *s, int fd, uint64_t interval_ns);
