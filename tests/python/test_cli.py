@@ -366,3 +366,24 @@ def test_wall_mode_shows_waiting_threads(tmp_path):
     by = {t.name: n for t, n in p.samples_by_thread().items()}
     # (the worker's CPU time depends on the machine's load; the waiters have none)
     assert by.get("worker", 0) >= 20 and by.get("sleeper", 0) <= 3, by
+
+
+def test_a_second_finish_waits_for_the_first_to_write():
+    """SIGTERM's thread finishing while the program calls os._exit: the exit must wait for
+    the profile (a multiprocessing worker's was lost: "1 child process was still running")."""
+    import threading
+    from spprof.cli.session import Session
+    written = []
+
+    def slow_write(profile):
+        time.sleep(0.5)
+        written.append(profile)
+
+    s = Session(10, None, slow_write).start()
+    first = threading.Thread(target=s.finish, args=("SIGTERM",))
+    first.start()
+    while not s.finished:
+        time.sleep(0.001)
+    assert s.finish("os._exit") is written[0]  # returned only once the first had written
+    first.join()
+    assert written[0].stats["ended_by"] == "SIGTERM"

@@ -92,6 +92,7 @@ class Session:
         self.progress: Optional[Progress] = None
         self.finished = False  # finish() has begun
         self.done = threading.Event()  # ... and ended
+        self._finisher = 0  # the thread that finishes
         self.profile: Optional[Profile] = None
         self._lock = threading.Lock()
 
@@ -154,9 +155,16 @@ class Session:
         if os.getpid() != self.pid:
             return None  # an atexit or os._exit inherited by a forked child
         with self._lock:
-            if self.finished:
-                return self.profile
+            first = not self.finished
             self.finished = True
+            if first:
+                self._finisher = threading.get_ident()
+        if not first:
+            # finishing on another thread (SIGTERM's, while the program calls os._exit or
+            # returns): the process must not end before the profile is written
+            if self._finisher != threading.get_ident():
+                self.done.wait()
+            return self.profile
         if self.progress is not None:
             self.progress.stop()
         if not _api.is_active():
