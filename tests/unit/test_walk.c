@@ -158,12 +158,14 @@ static void test_short_cycle_caught_by_its_second_turn(void **state)
      * every frame after the rise, so a frame repeats inside the window by the end of the
      * second turn: after at most tail + 2 * loop frames. */
     for (int falling = 0; falling < 2; falling++)
-        for (uint32_t tail = 0; tail <= 9; tail++)
+        for (uint32_t tail = 0; tail <= 25; tail++)
             for (uint32_t loop = 1; loop <= 8; loop++) {
+                /* tails up to 25: the frame that repeats first then sits in every slot of
+                 * the window, at steps where Brent's tortoise is not on it (23: slot 7) */
                 fixture *f = fix_new(SPW_FLAVOR_314T);
                 uint64_t code = fix_code(f, "w", 4);
                 const uint32_t n = tail + loop;
-                uint64_t fr[17];
+                uint64_t fr[33];
                 for (uint32_t k = 0; k < n; k++) {
                     uint64_t frame = spw_synth_frame(&f->s, code, 0, 0, 0, 0);
                     fr[falling ? n - 1 - k : k] = frame; /* frames are allocated rising */
