@@ -105,6 +105,30 @@ static void test_budget_truncates_long_acyclic_chain(void **state)
     fix_free(f);
 }
 
+/* A chain of exactly SPW_WALK_BUDGET frames ends within the budget: not truncated. Its
+ * frames are interpreter shims (owner 3), skipped, so the depth limit does not truncate it
+ * either; one frame more is truncated at the budget. */
+static void test_budget_holds_a_chain_of_its_length(void **state)
+{
+    (void)state;
+    for (uint32_t extra = 0; extra < 2; extra++) {
+        fixture *f = fix_new(SPW_FLAVOR_313);
+        uint64_t code = fix_code(f, "shim", 8);
+        uint64_t prev = 0;
+        for (uint32_t k = 0; k < SPW_WALK_BUDGET + extra; k++) {
+            prev = spw_synth_frame(&f->s, code, 1, 3, prev, 0);
+            assert_int_not_equal(prev, 0);
+        }
+        uint64_t ts = spw_synth_tstate(&f->s, prev, 1, 2);
+        spw_frame out[8];
+        spw_walk_result r;
+        assert_int_equal(fix_walk(f, ts, out, 8, &r), extra ? SPW_WALK_TRUNCATED : SPW_WALK_OK);
+        assert_int_equal(r.n_visited, SPW_WALK_BUDGET);
+        assert_int_equal(r.n_frames, 0);
+        fix_free(f);
+    }
+}
+
 /* A chain of `tail` frames leading into a loop of `loop` frames, its addresses rising along
  * the chain (every step goes up: the careful loop searches its window at each) or falling
  * (only the step that closes the loop goes up: the fast loop takes the rest, and its
@@ -750,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_empty_stack_is_ok),
         cmocka_unit_test(test_depth_limit_truncates),
         cmocka_unit_test(test_budget_truncates_long_acyclic_chain),
+        cmocka_unit_test(test_budget_holds_a_chain_of_its_length),
         cmocka_unit_test(test_cycles),
         cmocka_unit_test(test_short_cycle_caught_by_its_second_turn),
         cmocka_unit_test(test_hand_overs_change_nothing),
