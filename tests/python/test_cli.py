@@ -370,20 +370,26 @@ def test_wall_mode_shows_waiting_threads(tmp_path):
 
 def test_a_second_finish_waits_for_the_first_to_write():
     """SIGTERM's thread finishing while the program calls os._exit: the exit must wait for
-    the profile (a multiprocessing worker's was lost: "1 child process was still running")."""
-    import threading
-    from spprof.cli.session import Session
-    written = []
+    the profile (a multiprocessing worker's was lost: "1 child process was still running").
+    In a child process: a session leaves its SIGTERM thread behind."""
+    script = """if 1:
+        import threading, time
+        from spprof.cli.session import Session
+        written = []
 
-    def slow_write(profile):
-        time.sleep(0.5)
-        written.append(profile)
+        def slow_write(profile):
+            time.sleep(0.5)
+            written.append(profile)
 
-    s = Session(10, None, slow_write).start()
-    first = threading.Thread(target=s.finish, args=("SIGTERM",))
-    first.start()
-    while not s.finished:
-        time.sleep(0.001)
-    assert s.finish("os._exit") is written[0]  # returned only once the first had written
-    first.join()
-    assert written[0].stats["ended_by"] == "SIGTERM"
+        s = Session(10, None, slow_write).start()
+        first = threading.Thread(target=s.finish, args=("SIGTERM",))
+        first.start()
+        while not s.finished:
+            time.sleep(0.001)
+        second = s.finish("os._exit")  # returns only once the first has written
+        print(len(written), second is written[0], written[0].stats["ended_by"])
+        first.join()
+    """
+    r = subprocess.run([sys.executable, "-c", script], env=env(), capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.split() == ["1", "True", "SIGTERM"], r
