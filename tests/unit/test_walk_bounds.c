@@ -166,6 +166,46 @@ static void test_tlbc_at_the_user_limit(void **state)
     }
 }
 
+/* The tail (max_follow): its one check of a frame pointer is its key against the bound.
+ * The lowest aligned address whose span (the larger of a frame's and a code object's)
+ * crosses the limit is refused as an invalid frame; 8 bytes lower the pointer is followed,
+ * its `previous` (0) ends the chain, and the walk is truncated at the depth limit. */
+static void test_tail_pointer_at_the_bound(void **state)
+{
+    (void)state;
+    for (int fits = 0; fits < 2; fits++) {
+        fixture *f = fix_top();
+        const spw_layout *L = &f->s.layout;
+        uint64_t code = fix_code(f, "fn", 16);
+        assert_int_not_equal(spw_synth_tlbc(&f->s, code, 3), 0);
+        const uint64_t b = spw_synth_frame(&f->s, code, 5, 0, 0, 1);
+        const uint64_t a = spw_synth_frame(&f->s, code, 5, 0, b, 1);
+        assert_int_not_equal(a, 0);
+        const uint64_t ts = spw_synth_tstate(&f->s, a, 1, 2);
+        claim_rest(f);
+        const uint64_t fspan = (uint64_t)L->frame_owner + 1, cspan = (uint64_t)L->ob_size + 8;
+        const uint64_t span = fspan > cspan ? fspan : cspan;
+        const uint64_t first_bad = SPW_ADDR_MIN + 8 * spw_span_bound(SPW_ARCH_X86_64, span);
+        assert_false(spw_addr_ok(SPW_ARCH_X86_64, first_bad, span, 8));
+        assert_true(spw_addr_ok(SPW_ARCH_X86_64, first_bad - 8, span, 8));
+        const uint64_t p = first_bad - (fits ? 8 : 0);
+        assert_true(p + L->frame_previous + 8 <= TOP);
+        spw_synth_poke(&f->s, p + L->frame_previous, 0, 8);
+        spw_synth_poke(&f->s, b + L->frame_previous, p, 8);
+        spw_frame out[4];
+        spw_walk_result r;
+        spw_status st = fix_walk_follow(f, ts, out, 1, 16, &r);
+        if (fits) {
+            assert_int_equal(st, SPW_WALK_TRUNCATED);
+            assert_int_equal(r.n_visited, 3);
+        } else {
+            assert_int_equal(st, SPW_WALK_DROPPED);
+            assert_int_equal(r.reason, SPW_REASON_INVALID_FRAME);
+        }
+        fix_free(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_tlbc_index_vs_size),
         cmocka_unit_test(test_tlbc_entry_pointer),
         cmocka_unit_test(test_tlbc_at_the_user_limit),
+        cmocka_unit_test(test_tail_pointer_at_the_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
