@@ -206,6 +206,33 @@ static void test_tail_pointer_at_the_bound(void **state)
     }
 }
 
+/* The thread state's current_frame field ending exactly at the user limit is read; 8
+ * bytes higher it would end past the limit and the walk is refused as an invalid frame
+ * before any read. */
+static void test_tstate_at_the_user_limit(void **state)
+{
+    (void)state;
+    for (int fits = 0; fits < 2; fits++) {
+        fixture *f = fix_top();
+        claim_rest(f);
+        const uint32_t cf = f->s.layout.tstate_current_frame;
+        const uint64_t ts = TOP - cf - 8 + (fits ? 0 : 8);
+        assert_int_equal(ts % 8, 0);
+        if (fits) spw_synth_poke(&f->s, ts + cf, 0, 8); /* no frame */
+        spw_frame out[4];
+        spw_walk_result r;
+        if (fits) {
+            assert_int_equal(fix_walk(f, ts, out, 4, &r), SPW_WALK_OK);
+            assert_int_equal(r.n_frames, 0);
+        } else {
+            assert_int_equal(fix_walk(f, ts, out, 4, &r), SPW_WALK_DROPPED);
+            assert_int_equal(r.reason, SPW_REASON_INVALID_FRAME);
+            assert_int_equal(f->n_reads, 0);
+        }
+        fix_free(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_tlbc_entry_pointer),
         cmocka_unit_test(test_tlbc_at_the_user_limit),
         cmocka_unit_test(test_tail_pointer_at_the_bound),
+        cmocka_unit_test(test_tstate_at_the_user_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
