@@ -74,3 +74,33 @@ def test_drop_replays_to_its_live_status(entry):
     if note["live_status"] != "torn":  # a torn file replays to whatever its bytes give
         assert (thread["status"], thread["reason"]) == (note["live_status"],
                                                         note["live_reason"]), note
+
+
+QEMU = {"QEMU_LD_PREFIX": "/usr/aarch64-linux-gnu"}
+
+
+@pytest.fixture(scope="module")
+def spwalk_arm64():
+    """spwalk cross-built for aarch64 (the Makefile's arm64 variant), run under qemu-aarch64."""
+    import shutil
+    from conftest import BUILD, ROOT
+    for tool in ("qemu-aarch64", "aarch64-linux-gnu-gcc"):
+        if shutil.which(tool) is None:  # ci/bootstrap.sh installs both
+            pytest.skip(f"{tool} is not installed: the aarch64 replay needs it")
+    exe = BUILD / "arm64" / "bin" / "spwalk"
+    r = subprocess.run(["make", "-s", "--no-print-directory", f"BUILD={BUILD}", str(exe)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return exe
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_replay_is_the_same_under_qemu_aarch64(entry, spwalk_arm64):
+    """Snapshots replay bit for bit on any architecture: the aarch64 build, under user-mode
+    emulation, prints exactly the stored expected output (drop files included)."""
+    d = CORPUS / entry
+    for args, want in ((("replay", "--json"), "expected.json"), (("replay",), "expected.txt")):
+        r = subprocess.run(["qemu-aarch64", str(spwalk_arm64), *args, str(d / "snapshot.spw")],
+                           capture_output=True, env=dict(os.environ, **QEMU), timeout=300)
+        assert (r.returncode, r.stderr) == (0, b""), r.stderr.decode()
+        assert r.stdout == (d / want).read_bytes(), (entry, want)
