@@ -80,7 +80,8 @@ def unescape(s):
 
 def parse_list(path):
     """Entries are blocks of `key: value` lines separated by blank lines; `#` starts a
-    comment line. Keys: name, file, find, replace (may be empty), equivalent, targets."""
+    comment line. Keys: name, file, find, replace (may be empty), equivalent, open (a
+    survivor still under investigation: what is known so far), targets."""
     mutants, cur, seen = [], None, set()
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
@@ -98,7 +99,7 @@ def parse_list(path):
                 mutants.append(cur)
                 cur = None
             continue
-        m = re.match(r"^(name|file|find|replace|equivalent|targets):(?: (.*))?$", line)
+        m = re.match(r"^(name|file|find|replace|equivalent|open|targets):(?: (.*))?$", line)
         if not m:
             raise ListError(f"{path}:{no}: not `key: value`: {line!r}")
         key, val = m.group(1), m.group(2) or ""
@@ -349,6 +350,8 @@ def pick(mutants, only, sample, day):
         if unknown:
             sys.exit(f"mutants: no such mutant: {', '.join(unknown)}")
         return [m for m in mutants if m["name"] in names]
+    # The sample leaves out the open survivors: they would only survive again.
+    mutants = [m for m in mutants if not (sample and "open" in m)]
     if sample and sample < len(mutants):
         # A rotating window over the list: run k of a day covers entries k*N..k*N+N-1
         # (wrapping), so successive days cover different ones and all of them in turn.
@@ -443,7 +446,9 @@ def main():
             verdict, by = "error", "ERROR (see below)"
         secs = time.monotonic() - t0
         eq = m.get("equivalent")
-        if verdict in ("survived", "same-object") and eq:
+        if verdict in ("survived", "same-object") and m.get("open"):
+            verdict, by = "open", f"open: {m['open']}"
+        elif verdict in ("survived", "same-object") and eq:
             by = f"equivalent: {eq}" if verdict == "survived" else by + " [equivalent]"
             verdict = "equivalent"
         elif verdict == "killed" and eq:
@@ -457,10 +462,10 @@ def main():
     for _, v, by, _ in rows:
         key = by.split(":")[0] if v == "killed" else v
         counts[key] = counts.get(key, 0) + 1
-    surv = [m["name"] for m, v, _, _ in rows if v in ("survived", "same-object")]
+    surv = [m["name"] for m, v, _, _ in rows if v in ("survived", "same-object", "open")]
     print(f"\nmutants: {len(rows)} run in {total:.0f} s: " +
           ", ".join(f"{k} {counts[k]}" for k in
-                    ("unit", "corpus", "regress", "fuzz", "equivalent", "survived",
+                    ("unit", "corpus", "regress", "fuzz", "equivalent", "open", "survived",
                      "same-object", "error") if k in counts))
     for e in errors:
         print(f"  error: {e}")
