@@ -5,8 +5,9 @@
  * through the vDSO, the thread's CPU clock through a system call), syscall(SYS_gettid)
  * (once per thread, then cached), ioctl on the thread's perf fd, and the fault guard's
  * sigsetjmp (guard.c); with keep_drops, what drop_record.c makes (no more). No malloc, no
- * lock, no stdio, no Python API; errno is saved and restored. State is reached without dynamic TLS: the slot comes from the signal itself
- * (timers.h), the tid and the guard's recovery point are initial-exec TLS.
+ * lock, no stdio, no Python API; errno is saved and restored. State is reached without
+ * dynamic TLS: the slot comes from the signal itself (timers.h), the tid and the guard's
+ * recovery point are initial-exec TLS.
  */
 #include "handler.h"
 #include "guard.h"
