@@ -233,6 +233,41 @@ static void test_tstate_at_the_user_limit(void **state)
     }
 }
 
+/* One bound serves frame and code pointers: the larger of the frame's span and the code
+ * header's (ob_size + 8). Every CPython build's frame span is the larger, but a layout blob
+ * may place the frame's fields low and keep the 32-byte free-threaded object header: then a
+ * code pointer whose ob_size would end past the limit must be refused as invalid code
+ * before it is read, not read and found unreadable. 8 bytes lower its header fits and is
+ * read (and judged: the zeroed bytes there are not a code object). */
+static void test_code_header_bounds_the_span(void **state)
+{
+    (void)state;
+    for (int fits = 0; fits < 2; fits++) {
+        fixture *f = fix_new_cap(SPW_FLAVOR_313T, SPW_ARCH_X86_64, CAP);
+        assert_int_equal(spw_synth_init(&f->s, SPW_FLAVOR_313T, SPW_ARCH_X86_64, TOP - CAP,
+                                        f->arena, CAP), 0);
+        spw_layout *L = &f->s.layout;
+        L->frame_executable = 0;
+        L->frame_previous = 8;
+        L->frame_instr_ptr = 16;
+        L->frame_owner = 24;
+        L->frame_span = 25;
+        const uint64_t cspan = (uint64_t)L->ob_size + 8;
+        assert_true(cspan > L->frame_span); /* 40 > 25: the code header sets the bound */
+        const uint64_t code = TOP - cspan + (fits ? 0 : 8);
+        const uint64_t frame = spw_synth_frame(&f->s, 0, 0, 0, 0, 0);
+        assert_int_not_equal(frame, 0);
+        spw_synth_poke(&f->s, frame + L->frame_executable, code, 8);
+        spw_synth_poke(&f->s, frame + L->frame_instr_ptr, code + 64, 8);
+        const uint64_t ts = spw_synth_tstate(&f->s, frame, 1, 2);
+        claim_rest(f);
+        expect(f, ts, SPW_WALK_DROPPED, SPW_REASON_INVALID_CODE);
+        /* tstate, the frame's four fields, then (when it fits) ob_type and ob_size */
+        assert_int_equal(f->n_reads, fits ? 7 : 5);
+        fix_free(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_tlbc_at_the_user_limit),
         cmocka_unit_test(test_tail_pointer_at_the_bound),
         cmocka_unit_test(test_tstate_at_the_user_limit),
+        cmocka_unit_test(test_code_header_bounds_the_span),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
