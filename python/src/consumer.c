@@ -371,8 +371,13 @@ uint32_t spp_scan(int initial)
         if (s->ident != t->thread_id) { /* same tid, another thread: restart */
             spp_slot_disarm(spp_slots_pos(idx));
             slot_arm(tid, t->tstate, t->thread_id, initial);
-        } else if (!s->pinned && __atomic_load_n(&s->tstate, __ATOMIC_RELAXED) != t->tstate) {
-            __atomic_store_n(&s->tstate, t->tstate, __ATOMIC_RELAXED);
+        } else if (__atomic_load_n(&s->tstate, __ATOMIC_RELAXED) != t->tstate) {
+            /* Under the lock a test's pin takes (testhooks.c): tested without it, a pin
+             * set between the test and the store was overwritten, and the pinned chain
+             * never sampled. Only a thread whose tstate changed (or a pinned one) gets here. */
+            pthread_mutex_lock(&spp_g.mu);
+            if (!s->pinned) __atomic_store_n(&s->tstate, t->tstate, __ATOMIC_RELAXED);
+            pthread_mutex_unlock(&spp_g.mu);
         }
     }
     if (complete) {

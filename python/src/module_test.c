@@ -210,6 +210,7 @@ static int g_torn_on;
 static void *torn_writer(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "spprof-torn"); /* the test keeps it off the sampler's CPU */
     const spw_layout *L = &spp_mod_target.layout;
     unsigned char *mem = craft_mem[CRAFT_TORN];
     const uint64_t ts = (uint64_t)(uintptr_t)mem, f1 = craft_frame1[CRAFT_TORN];

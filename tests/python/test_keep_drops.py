@@ -92,8 +92,40 @@ def test_handler_drops_are_written_and_replay_to_their_reason(tmp_path, kind):
         assert (n["live_status"], n["live_reason"], n["engine"]) == ("dropped", kind, "signal")
 
 
+def tasks_named(*names, timeout=10):
+    """{name: tid} of this process's threads with those names, once all of them exist."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {}
+        for comm in pathlib.Path("/proc/self/task").glob("*/comm"):
+            try:
+                name = comm.read_text().strip()
+            except OSError:  # the thread ended
+                continue
+            if name in names:
+                found[name] = int(comm.parent.name)
+        if len(found) == len(names) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.01)
+
+
+def torn_feed_apart():
+    """Start the torn chain's writer on a CPU of its own. The sampler sees a torn walk only
+    while the writer runs during it; on one CPU with it, the sampler's wake-up preempts
+    the writer and every walk reads a chain at rest (on 2 CPUs: 0 torn in 3 s, against
+    ~1,000 apart; seen in CI as a 60 s run without one)."""
+    _native._test_torn_feed(True)
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return
+    tids = tasks_named("spprof-torn", "spprof-sampler")
+    assert len(tids) == 2, tids
+    os.sched_setaffinity(tids["spprof-torn"], {cpus[0]})
+    os.sched_setaffinity(tids["spprof-sampler"], set(cpus[1:]))
+
+
 def test_sampler_torn_drop_is_written_with_its_live_status(tmp_path):
-    st = provoke(tmp_path, lambda: _native._test_torn_feed(True),
+    st = provoke(tmp_path, torn_feed_apart,
                  lambda: _native._test_torn_feed(False), want=1, engine="sampler",
                  mode="wall", max_drops=2, seconds=60)
     torn = sorted(tmp_path.glob("*-torn.spw"))
