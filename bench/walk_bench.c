@@ -44,7 +44,7 @@
 #include <time.h>
 
 #include "synth.h"
-#include "walk_body.h"
+#include "chase.h"
 
 #define BASE 0x7f0000000000ull
 #define ARENA (256u << 20)

@@ -9,7 +9,7 @@
 #include "live_reader.h"
 #include "session.h"
 #include "timers.h"
-#include "walk_body.h"
+#include "chase.h"
 
 #include <sched.h>
 #include <signal.h>
@@ -25,7 +25,7 @@ spw_status spp_walk_now(const spp_target *t, uint64_t tstate, spw_frame *frames,
     return res->status;
 }
 
-/* The benchmark's yardstick: the same walk with no validation (walk_body.h), on the same
+/* The benchmark's yardstick: the same walk with no validation (chase.h), on the same
  * direct loads. Unguarded: only for the calling thread's own, live stack. */
 uint32_t spp_chase_unchecked(const spp_target *t, uint64_t tstate, spw_frame *frames,
                              uint32_t max)

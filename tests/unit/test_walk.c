@@ -4,7 +4,7 @@
  * bytecode, and determinism. Most tests run over all four interpreter layouts.
  */
 #include "support/fixture.h"
-#include "walk_body.h"
+#include "chase.h"
 
 #include <stdio.h>
 #include <stdlib.h>
