@@ -4,7 +4,8 @@
 #   ci/bootstrap.sh packages   install the Debian packages the build and tests need
 #   ci/bootstrap.sh pythons    build CPython 3.13.5 (free-threaded and default) into
 #                              $SPPROF_CACHE unless already there, with the test packages,
-#                              and fetch speedscope's file-format schema for the tests
+#                              cross-build the free-threaded one for aarch64 (run under
+#                              qemu-aarch64), and fetch speedscope's file-format schema
 #
 # Each stage prints one line; long output goes to $SPPROF_CACHE/logs/.
 set -euo pipefail
@@ -27,14 +28,17 @@ PACKAGES=(
   chromium
   gdb
 )
-PACKAGES_ARM64=(libcmocka-dev:arm64)
+# arm64 multiarch libraries: cmocka for the ARM64 unit tests; libffi and zlib for the
+# cross-built aarch64 python3.13t (ctypes and zlib are what the Python tests need of it).
+PACKAGES_ARM64=(libcmocka-dev:arm64 libffi-dev:arm64 zlib1g-dev:arm64)
 
 packages() {
   local missing=()
   for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
-  # The ARM64 unit tests link cmocka built for arm64: that needs Debian's multiarch.
+  # The ARM64 unit tests link cmocka built for arm64, the aarch64 python links libffi and
+  # zlib: that needs Debian's multiarch.
   for p in "${PACKAGES_ARM64[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
@@ -85,6 +89,55 @@ build_python() {
   rm -rf "$work"
   "$exe" -c 'import sys; print(sys.version)' >/dev/null || fail "python $tag does not run"
   say "python $tag: ready at $exe"
+}
+
+# The aarch64 free-threaded interpreter, cross-built from the same source tarball with the
+# x86-64 python3.13t as its build python, against Debian's arm64 multiarch libffi and zlib
+# (the other optional modules -- ssl, sqlite3, bz2, lzma, readline, curses, dbm, uuid, tk --
+# are left out: nothing the tests need). Static libpython (the default), so the binary only
+# needs the arm64 libc, libffi and zlib that qemu finds through QEMU_LD_PREFIX or, for the
+# multiarch ones, at their own paths. ci/qemu-python.sh runs it.
+ARM64_PREFIX=$CACHE/cpython-$PYVER-ft-arm64
+ARM64_EXE=$ARM64_PREFIX/bin/python3.13t
+build_python_arm64() {
+  local build_py=$CACHE/cpython-$PYVER-ft/bin/python3.13t
+  if [ -x "$ARM64_EXE" ] && ci_qemu_python -c 'import ctypes, zlib, sys; assert not sys._is_gil_enabled()' 2>/dev/null; then
+    say "python ft-arm64: cached at $ARM64_EXE"; return
+  fi
+  [ -x "$build_py" ] || fail "python ft-arm64 needs the x86-64 $build_py first"
+  local tarball; tarball=$(python_source)
+  local work=$CACHE/build/ft-arm64 start=$SECONDS
+  rm -rf "$work" "$ARM64_PREFIX"; mkdir -p "$work/include"
+  # Only the headers of those two the cross compiler cannot find in its sysroot: not all of
+  # /usr/include (x86-64 -dev headers would make configure think ssl, bz2... are there).
+  ln -s /usr/include/zlib.h /usr/include/zconf.h /usr/include/aarch64-linux-gnu/ffi.h \
+        /usr/include/aarch64-linux-gnu/ffitarget.h "$work/include/"
+  say "python ft-arm64: cross-building $PYVER for aarch64 (about 4 min; log: $LOGS/python-ft-arm64.log)"
+  ( cd "$work" && tar xf "$tarball" && cd "Python-$PYVER" \
+    && PKG_CONFIG_LIBDIR=$work/no-pkgconfig ./configure --prefix="$ARM64_PREFIX" \
+         --host=aarch64-linux-gnu --build=x86_64-linux-gnu --disable-gil \
+         --with-build-python="$build_py" --with-ensurepip=no \
+         ac_cv_file__dev_ptmx=yes ac_cv_file__dev_ptc=no ac_cv_buggy_getaddrinfo=no \
+         LIBFFI_CFLAGS="-I$work/include" LIBFFI_LIBS=-lffi ZLIB_CFLAGS="-I$work/include" ZLIB_LIBS=-lz \
+    && make -j"$(nproc)" && make install ) >"$LOGS/python-ft-arm64.log" 2>&1 \
+    || fail "python ft-arm64 build failed; see $LOGS/python-ft-arm64.log"
+  rm -rf "$work"
+  ci_qemu_python -c 'import ctypes, zlib, sys; assert not sys._is_gil_enabled()' \
+      >>"$LOGS/python-ft-arm64.log" 2>&1 || fail "python ft-arm64 does not run under qemu; see $LOGS/python-ft-arm64.log"
+  say "python ft-arm64: ready at $ARM64_EXE ($((SECONDS - start)) s)"
+}
+ci_qemu_python() { "$(dirname "$0")/qemu-python.sh" "$@"; }
+
+# The test packages are pure Python: the x86-64 pip installs them into the aarch64 prefix's
+# site-packages (pip itself under qemu would take minutes).
+python_packages_arm64() {
+  ci_qemu_python -c 'import pytest, fastjsonschema' 2>/dev/null && return
+  local site; site=$(ci_qemu_python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
+    || fail "python ft-arm64 does not run under qemu"
+  say "python ft-arm64: installing ${PIP_PACKAGES[*]} with the x86-64 pip (log: $LOGS/pip-ft-arm64.log)"
+  "$CACHE/cpython-$PYVER-ft/bin/python3.13t" -m pip install --disable-pip-version-check -q \
+      --target "$site" "${PIP_PACKAGES[@]}" >"$LOGS/pip-ft-arm64.log" 2>&1 \
+    || fail "pip install failed for ft-arm64; see $LOGS/pip-ft-arm64.log"
 }
 
 # Test-time Python packages, into each built interpreter (pinned for repeatable runs).
@@ -162,6 +215,8 @@ pythons() {
   build_python gil
   python_packages "$CACHE/cpython-$PYVER-ft/bin/python3.13t" ft
   python_packages "$CACHE/cpython-$PYVER-gil/bin/python3.13" gil
+  build_python_arm64
+  python_packages_arm64
   speedscope_schema
   inferno
   pprof_tool
