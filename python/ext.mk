@@ -3,6 +3,10 @@
 #   make ext PYTHON=/path/to/python3.13t     build python/spprof/_native<EXT_SUFFIX>
 #   make python-test PYTHON=...              build it, then run tests/python with pytest
 #   make ext-clang PYTHON=...                check the extension's sources compile with clang -Werror
+#   make ext-arm64                           cross-build it for the aarch64 python3.13t
+#                                            (ci/qemu-python.sh runs it under qemu-aarch64)
+#   make python-test-arm64                   build that, then run tests/python under qemu-aarch64
+#   make arm64-ldar-check                    the cross-built walker's pointer loads are `ldar`
 #
 # The extension is the shim (python/src/*.c) plus the core sources (core/*.c except the
 # synthetic-image builder, its blobs, and the tests' shape-instance walker), compiled with -fPIC into build/python/<SOABI>/, one build
@@ -21,7 +25,7 @@ EXT_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -O2 -g -fPIC -fvisibility=
               -D_GNU_SOURCE -Icore -I$(EXT_SRC_DIR) -Iharness
 EXT_LDFLAGS := -shared -pthread
 
-.PHONY: ext python-test ext-build ext-clang
+.PHONY: ext python-test ext-build ext-clang ext-arm64 python-test-arm64 arm64-ldar-check
 
 # Ask the interpreter for its include dir, SOABI and suffix, then build with those.
 ext:
@@ -38,6 +42,21 @@ ext-clang:
 python-test: ext
 	@$(PYTHON) -c 'import pytest, fastjsonschema' 2>/dev/null || { echo "python-test: pytest and fastjsonschema are needed in $(PYTHON) (make pythons installs them in the cached interpreters; elsewhere: $(PYTHON) -m pip install pytest fastjsonschema)" >&2; exit 1; }
 	PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
+
+# ARM64: the same build with the cross compiler, asking the aarch64 interpreter (under qemu)
+# for its SOABI, so its objects go to build/python/cpython-313t-aarch64-linux-gnu/ and its
+# module is _native.cpython-313t-aarch64-linux-gnu.so, next to the x86-64 ones.
+QEMU_PYTHON := ci/qemu-python.sh
+ext-arm64:
+	@$(MAKE) --no-print-directory -f python/ext.mk ext PYTHON=$(QEMU_PYTHON) EXT_CC=aarch64-linux-gnu-gcc \
+	    BUILD="$(BUILD)" V="$(V)"
+
+python-test-arm64: ext-arm64
+	@$(QEMU_PYTHON) -c 'import pytest, fastjsonschema' 2>/dev/null || { echo "python-test-arm64: pytest and fastjsonschema are needed in the aarch64 python (make pythons installs them)" >&2; exit 1; }
+	PYTHONPATH=python $(QEMU_PYTHON) -m pytest -q -p no:cacheprovider tests/python
+
+arm64-ldar-check: ext-arm64
+	@ci/arm64-ldar-check.sh "$(BUILD)/python/$$($(QEMU_PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("SOABI"))')"
 
 ifdef EXT_TAG
 EXT_OUT := $(BUILD)/python/$(EXT_TAG)
