@@ -41,7 +41,8 @@ asan_RUN := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_sta
 arm64_CC := aarch64-linux-gnu-gcc
 arm64_CFLAGS := -O2 -g
 arm64_LDLIBS := -L/usr/lib/aarch64-linux-gnu -lcmocka
-arm64_RUN := QEMU_LD_PREFIX=/usr/aarch64-linux-gnu qemu-aarch64
+# The guest loader and libc from Debian's multiarch libc6:arm64 (ci/qemu-python.sh says why)
+arm64_RUN := QEMU_LD_PREFIX=/ qemu-aarch64
 VARIANTS := gcc clang asan arm64
 
 # Quiet by default: one short line per step. `make V=1` shows the full commands.

@@ -30,7 +30,7 @@ PACKAGES=(
 )
 # arm64 multiarch libraries: cmocka for the ARM64 unit tests; libffi and zlib for the
 # cross-built aarch64 python3.13t (ctypes and zlib are what the Python tests need of it).
-PACKAGES_ARM64=(libcmocka-dev:arm64 libffi-dev:arm64 zlib1g-dev:arm64)
+PACKAGES_ARM64=(libc6:arm64 libcmocka-dev:arm64 libffi-dev:arm64 zlib1g-dev:arm64)
 
 packages() {
   local missing=()
