@@ -227,7 +227,7 @@ int sw_capture(pid_t pid, int nonblocking, sw_buf *out, sw_capture_stats *st, sw
     if (SPW_ARCH_HOST == SPW_ARCH_UNKNOWN)
         return sw_fail(e, "capture is not supported on this architecture");
     if (sw_find_python(pid, &py, e)) return -1;
-    sw_source src = { .reader = { sw_remote_read, &remote }, .arch = SPW_ARCH_HOST,
+    sw_source src = { .reader = { sw_remote_read, &remote }, .arch = py.arch,
                       .runtime = py.runtime, .code_type = py.code_type,
                       .failure = read_failure, .failure_ctx = &remote };
     snprintf(src.name, sizeof src.name, "process %d", (int)pid);

@@ -29,13 +29,6 @@
 
 #include "corefile.h"
 
-#if defined(__x86_64__)
-#define HOST_MACHINE EM_X86_64
-#elif defined(__aarch64__)
-#define HOST_MACHINE EM_AARCH64
-#else
-#define HOST_MACHINE EM_NONE
-#endif
 
 /* Does [off, off+size) lie inside a file of `len` bytes? */
 static int in_file(uint64_t off, uint64_t size, size_t len)
@@ -43,12 +36,23 @@ static int in_file(uint64_t off, uint64_t size, size_t len)
     return off <= len && size <= len - off;
 }
 
+/* The machines whose interpreters the walker reads. Not only the host's: an aarch64 Python
+ * under qemu-user on an x86-64 host is a host process (qemu) that maps the guest's ELF
+ * objects, and with qemu's guest base 0 the guest's addresses are the host's
+ * (docs/spwalk.md, "Under qemu-user"). */
+static spw_arch elf_arch(const Elf64_Ehdr *h)
+{
+    return h->e_machine == EM_X86_64    ? SPW_ARCH_X86_64
+           : h->e_machine == EM_AARCH64 ? SPW_ARCH_AARCH64
+                                        : SPW_ARCH_UNKNOWN;
+}
+
 static const Elf64_Ehdr *elf_header(const uint8_t *elf, size_t len)
 {
     if (len < sizeof(Elf64_Ehdr)) return NULL;
     const Elf64_Ehdr *h = (const Elf64_Ehdr *)(const void *)elf;
     if (memcmp(h->e_ident, ELFMAG, SELFMAG) != 0 || h->e_ident[EI_CLASS] != ELFCLASS64 ||
-        h->e_ident[EI_DATA] != ELFDATA2LSB || h->e_machine != HOST_MACHINE)
+        h->e_ident[EI_DATA] != ELFDATA2LSB || elf_arch(h) == SPW_ARCH_UNKNOWN)
         return NULL;
     return h;
 }
@@ -146,8 +150,10 @@ static int try_object(const sw_mapping *m, sw_open_object open_object, void *ctx
     int ok = runtime && code_type && elf_bias(elf, len, m->start, m->offset,
                                                    m->page ? m->page : (uint64_t)sysconf(_SC_PAGESIZE),
                                                    &bias) == 0;
+    const spw_arch arch = ok ? elf_arch(elf_header(elf, len)) : SPW_ARCH_UNKNOWN;
     munmap((void *)(uintptr_t)elf, len);
     if (!ok) return -1;
+    py->arch = arch;
     py->runtime = runtime + bias;
     py->code_type = code_type + bias;
     py->bias = bias;

@@ -142,6 +142,7 @@ typedef struct sw_python {
     uint64_t runtime;   /* &_PyRuntime in the target (start of _Py_DebugOffsets) */
     uint64_t code_type; /* &PyCode_Type in the target */
     uint64_t bias;      /* load bias of the ELF object that defines them */
+    spw_arch arch;      /* that object's machine: the host's, or aarch64 under qemu-user */
     char object[4096];  /* path of that object, as mapped */
 } sw_python;
 

@@ -3,7 +3,8 @@
 
     tests/harness/capture_corpus.py [--spwalk build/bin/spwalk] TAG=PYTHON ...
 
-e.g. 3.13t=.../python3.13t 3.13=.../python3.13 3.14t=/opt/py314-ft/bin/python3.14t.
+e.g. 3.13t=.../python3.13t 3.13=.../python3.13 3.14t=/opt/py314-ft/bin/python3.14t
+3.13t-aarch64=ci/qemu-python.sh.
 For each workload listed for TAG below: run it, wait until `spwalk dump` sees exactly the
 stacks the interpreter reports (the oracle), capture it with `spwalk capture`, and write
 
@@ -35,6 +36,9 @@ PLAN = {
     "3.13": ["names", "generators", "exec_code"],
     "3.14t": ["mixed", "deep", "names", "generators", "exec_code"],
     "3.14": ["mixed"],
+    # The cross-built aarch64 3.13t under qemu-user (ci/qemu-python.sh), captured from
+    # outside through the qemu process (docs/spwalk.md, "Under qemu-user").
+    "3.13t-aarch64": ["deep", "names"],
 }
 
 

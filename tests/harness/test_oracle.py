@@ -3,14 +3,18 @@
 Each workload (tests/workloads/) parks its threads at known stacks and writes them as
 sys._current_frames() describes them (co_qualname, co_filename, f_lineno). `spwalk dump
 --pid P --json` of the parked process must list the same threads with the same frames,
-frame by frame, under every interpreter `make which-python` lists.
+frame by frame, under every interpreter `make which-python` lists and, when it is built,
+the aarch64 python3.13t under qemu-user, read from outside through the qemu process.
 """
 import json
+import os
 
 import pytest
 
 import workload
-from conftest import PYTHONS
+from conftest import PYTHONS, QEMU_PYTHONS
+
+ALL = PYTHONS + QEMU_PYTHONS
 
 
 def first_difference(want, got):
@@ -22,11 +26,13 @@ def first_difference(want, got):
 
 def test_interpreters_are_found():
     """The parametrized tests below would silently vanish without interpreters."""
-    tags = {t for t, _ in PYTHONS}
+    tags = {t for t, _ in ALL}
     assert {"3.13t", "3.13"} <= tags, PYTHONS
+    if os.environ.get("CI"):  # make pythons builds it there
+        assert "3.13t-aarch64" in tags, "the aarch64 python3.13t is not built"
 
 
-@pytest.mark.parametrize("tag,python", PYTHONS, ids=[t for t, _ in PYTHONS])
+@pytest.mark.parametrize("tag,python", ALL, ids=[t for t, _ in ALL])
 @pytest.mark.parametrize("name", workload.names())
 def test_dump_matches_interpreter(spwalk, tag, python, name, tmp_path):
     report = tmp_path / "report.json"
