@@ -41,9 +41,13 @@ stage examples       example
 stage bench-build    "${MAKE[@]}" $(for b in bench/*.c; do echo "$BUILD/gcc/bench/$(basename "$b" .c)"; done)
 if [ -d tests/harness ]; then
   stage spwalk-asan  "${MAKE[@]}" "$BUILD/asan/bin/spwalk"
-  stage harness      "$PY313T" -m pytest -q -p no:cacheprovider tests/harness
+  stage harness      "$PY313T" -m pytest -q -p no:cacheprovider -m "not arm64" tests/harness
+  # ARM64: the aarch64 spwalk replays the whole corpus under qemu-aarch64, byte for byte as on
+  # x86-64, and the aarch64 python3.13t under qemu is read from outside (test_oracle.py).
+  stage corpus-arm64 "$PY313T" -m pytest -q -p no:cacheprovider -m arm64 tests/harness
 fi
 [ -f fuzz/fuzz.mk ] && stage fuzz-regress "${MAKE[@]}" fuzz-regress
+[ -f fuzz/fuzz.mk ] && stage fuzz-regress-arm64 "${MAKE[@]}" fuzz-regress-arm64
 # The extension's tests, once per interpreter `make which-python` lists.
 if [ -f python/ext.mk ]; then
   while read -r tag exe; do

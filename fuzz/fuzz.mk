@@ -11,6 +11,8 @@
 #   fuzz-regress   replay corpus/<target>/ and fuzz/regressions/<target>/ through each
 #                  target's plain replay binary (ASan+UBSan); part of `make check`;
 #                  FZ_REGRESS_TARGETS="walk threads" replays only those targets
+#   fuzz-regress-arm64  the same through the aarch64 build (ASan+UBSan) under qemu-aarch64;
+#                  part of `make check`
 #   fuzz-mutants   the mutation campaign (fuzz/mutants.py over fuzz/mutants.txt): every
 #                  mutant of a check in core/ must be killed; MUTANTS=a,b runs those,
 #                  MUTANT_SAMPLE=N a rotating subset, MUTANT_FUZZ_SECONDS the fuzz stage
@@ -69,6 +71,15 @@ fz_replay_LDFLAGS := $(FZ_SAN)
 fz_replay_MAIN := fuzz/replay_main.c
 fz_replay_ENV :=
 
+# replay-arm64: the replay binaries cross-built for aarch64, run under qemu-aarch64 by
+# fuzz-regress-arm64 (ASan+UBSan linked statically: the guest's libraries are Debian's
+# multiarch ones, which have no arm64 sanitizer runtimes installed).
+fz_replay_arm64_CC := aarch64-linux-gnu-gcc
+fz_replay_arm64_CFLAGS := $(FZ_OPT) $(FZ_SAN)
+fz_replay_arm64_LDFLAGS := $(FZ_SAN) -static-libasan -static-libubsan
+fz_replay_arm64_MAIN := fuzz/replay_main.c
+fz_replay_arm64_ENV :=
+
 fz_lf_CC := $(FZ_CC)
 fz_lf_CFLAGS := $(FZ_OPT) $(FZ_SAN) -fsanitize=fuzzer-no-link \
                 -fsanitize-coverage-ignorelist=fuzz/nocov.txt -DFZ_LIBFUZZER
@@ -96,6 +107,7 @@ $(FZ)/$(1)/fuzz_%: $(FZ)/obj/$(1)/fuzz/fuzz_%.o \
 	$(FZ_Q)$(fz_$(2)_ENV) $(fz_$(2)_CC) $$^ $(fz_$(2)_LDFLAGS) -o $$@
 endef
 $(foreach e,replay lf afl,$(eval $(call fz_variant,$(e),$(e),)))
+$(eval $(call fz_variant,replay-arm64,replay_arm64,))
 $(foreach e,lf afl,$(foreach p,$(FZ_PLANTS),$(eval $(call fz_variant,$(e)-$(p),$(e),$(FZ_PLANT_DEF_$(p))))))
 
 FZ_REPLAY_BINS := $(patsubst %,$(FZ)/replay/fuzz_%,$(FZ_TARGETS))
@@ -122,21 +134,31 @@ $(FZ_AFL_MUTATOR): $(FZ_AFL_MUTATOR_SRC) $(FZ_HDRS)
 
 # Keep intermediate objects (standalone use; the top-level Makefile says the same).
 .SECONDARY:
-.PHONY: fuzz fuzz-build fuzz-regress fuzz-selftest fuzz-seeds fuzz-merge fuzz-mutants coverage
+.PHONY: fuzz fuzz-build fuzz-regress fuzz-regress-arm64 fuzz-selftest fuzz-seeds fuzz-merge fuzz-mutants coverage
 
 fuzz-build: $(FZ_REPLAY_BINS) $(FZ_LF_BINS) $(FZ_AFL_BINS) $(FZ_AFL_MUTATOR)
 
 # --- fuzz-regress: the corpora as an ordinary test ---------------------------------------
-fuzz-regress: $(patsubst %,$(FZ)/replay/fuzz_%,$(FZ_REGRESS_TARGETS))
+# $(1) = stage name, $(2) = replay variant, $(3) = how to run a binary, $(4) = detect_leaks
+define fz_regress
 	@set -e; for t in $(FZ_REGRESS_TARGETS); do \
 	    dirs=""; for d in corpus/$$t fuzz/regressions/$$t; do [ -d $$d ] && dirs="$$dirs $$d"; done; \
 	    case $$t in walk_snapshot|snapshot_decode) [ -d corpus/snapshots ] && dirs="$$dirs corpus/snapshots";; esac; \
-	    if [ -z "$$dirs" ]; then echo "  FAIL  fuzz-regress  $$t: no corpus/$$t"; exit 1; fi; \
-	    if out=$$(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	              $(FZ)/replay/fuzz_$$t $$dirs 2>&1); then \
-	        echo "  pass  fuzz-regress  $$t: $$(echo "$$out" | tail -1 | sed 's/.*: //')"; \
-	    else echo "$$out" | tail -40; echo "  FAIL  fuzz-regress  $$t"; exit 1; fi; \
+	    if [ -z "$$dirs" ]; then echo "  FAIL  $(1)  $$t: no corpus/$$t"; exit 1; fi; \
+	    if out=$$(ASAN_OPTIONS=detect_leaks=$(4):abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	              $(3) $(FZ)/$(2)/fuzz_$$t $$dirs 2>&1); then \
+	        echo "  pass  $(1)  $$t: $$(echo "$$out" | tail -1 | sed 's/.*: //')"; \
+	    else echo "$$out" | tail -40; echo "  FAIL  $(1)  $$t"; exit 1; fi; \
 	done
+endef
+fuzz-regress: $(patsubst %,$(FZ)/replay/fuzz_%,$(FZ_REGRESS_TARGETS))
+	$(call fz_regress,fuzz-regress,replay,,1)
+
+# The same inputs through the aarch64 build under qemu-aarch64 (the guest's libraries from
+# Debian's multiarch packages: ci/qemu-python.sh says why). LeakSanitizer is off there: it
+# stops the process's threads with ptrace, which qemu-user does not provide to its guest.
+fuzz-regress-arm64: $(patsubst %,$(FZ)/replay-arm64/fuzz_%,$(FZ_REGRESS_TARGETS))
+	$(call fz_regress,fuzz-regress-arm64,replay-arm64,QEMU_LD_PREFIX=/ qemu-aarch64,0)
 
 # --- fuzz: every target, both engines ----------------------------------------------------
 fuzz: fuzz-build

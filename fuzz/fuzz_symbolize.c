@@ -64,7 +64,7 @@ static void make_str(spw_synth *s, fz_provider *fp, fz_str *st)
              * in an ASCII str */
         if (st->n) {
             size_t i = (size_t)fz_range(fp, 0, st->n - 1);
-            uint64_t v = kind == 4 ? 0x110000 + fz_u16(fp) : 0x80 + fz_range(fp, 0, 0x7f);
+            uint64_t v = kind == 4 ? 0x110000u + fz_u16(fp) : 0x80 + fz_range(fp, 0, 0x7f);
             if (kind == 4 || ascii) {
                 spw_synth_poke(s, dat + i * kind, v, kind);
                 st->well_formed = 0;

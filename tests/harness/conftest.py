@@ -35,6 +35,12 @@ def which_python():
 
 PYTHONS = which_python()
 
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "arm64: runs aarch64 code under qemu-aarch64 (make check runs these as "
+                   "their own stage, corpus-arm64: `-m arm64`; the harness stage `-m 'not arm64'`)")
+
 # The cross-built aarch64 python3.13t, run under qemu-user by ci/qemu-python.sh (built by
 # `make pythons`). spwalk reads it from outside through the qemu process: an x86-64 process
 # that maps the guest's ELF objects at the guest's own addresses (docs/spwalk.md).

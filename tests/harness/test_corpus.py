@@ -94,6 +94,7 @@ def spwalk_arm64():
     return exe
 
 
+@pytest.mark.arm64
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_replay_is_the_same_under_qemu_aarch64(entry, spwalk_arm64):
     """Snapshots replay bit for bit on any architecture: the aarch64 build, under user-mode

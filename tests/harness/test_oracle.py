@@ -14,7 +14,7 @@ import pytest
 import workload
 from conftest import PYTHONS, QEMU_PYTHONS
 
-ALL = PYTHONS + QEMU_PYTHONS
+ALL = PYTHONS + [pytest.param(t, p, marks=pytest.mark.arm64, id=t) for t, p in QEMU_PYTHONS]
 
 
 def first_difference(want, got):
@@ -26,13 +26,13 @@ def first_difference(want, got):
 
 def test_interpreters_are_found():
     """The parametrized tests below would silently vanish without interpreters."""
-    tags = {t for t, _ in ALL}
+    tags = {t for t, _ in PYTHONS + QEMU_PYTHONS}
     assert {"3.13t", "3.13"} <= tags, PYTHONS
     if os.environ.get("CI"):  # make pythons builds it there
         assert "3.13t-aarch64" in tags, "the aarch64 python3.13t is not built"
 
 
-@pytest.mark.parametrize("tag,python", ALL, ids=[t for t, _ in ALL])
+@pytest.mark.parametrize("tag,python", ALL, ids=[t for t, _ in PYTHONS] + [t for t, _ in QEMU_PYTHONS])
 @pytest.mark.parametrize("name", workload.names())
 def test_dump_matches_interpreter(spwalk, tag, python, name, tmp_path):
     report = tmp_path / "report.json"
