@@ -143,9 +143,8 @@ static int parse(sw_corefile *cf, sw_err *e)
         return sw_fail(e, "%s: bad core file: %s (at file offset 0x%llx)", cf->path,
                        spw_core_strerror(err), (unsigned long long)cf->core.err_at);
     }
-    if (cf->core.arch != SPW_ARCH_HOST)
-        return sw_fail(e, "%s is a core of an %s process; this spwalk reads %s cores", cf->path,
-                       spw_arch_name(cf->core.arch), spw_arch_name(SPW_ARCH_HOST));
+    /* Any supported machine on any host: the walk reads the core's bytes, not this host's
+     * (an aarch64 core on x86-64 needs the files it maps: --exe, --lib). */
     cf->core.fallback = (spw_reader){ file_read, cf };
     return 0;
 }
@@ -155,9 +154,20 @@ static int parse(sw_corefile *cf, sw_err *e)
 static int find_python(sw_corefile *cf, sw_err *e)
 {
     const spw_core *c = &cf->core;
-    if (c->n_files == 0)
-        return sw_fail(e, "%s has no table of mapped files (NT_FILE): cannot find the "
-                          "interpreter in it", cf->path);
+    memset(&cf->py, 0, sizeof cf->py);
+    if (c->n_files == 0) {
+        /* qemu-user writes its guest's cores so: every page in the core, no file table,
+         * the entry point in NT_AUXV. The executable is then the one the user names. */
+        if (cf->exe_path && c->entry && sw_python_at_entry(cf->exe_path, c->entry, &cf->py) == 0)
+            return 0;
+        if (cf->exe_path)
+            return sw_fail(e, "no CPython found in %s by --exe %s: %s", cf->path, cf->exe_path,
+                           c->entry ? "no _PyRuntime and PyCode_Type symbols in it"
+                                    : "the core has no entry point (AT_ENTRY) to place it");
+        return sw_fail(e, "%s has no table of mapped files (NT_FILE): pass --exe PATH (the "
+                          "interpreter the process ran) to find it from the entry point",
+                       cf->path);
+    }
     for (uint32_t i = 0; i < c->n_files && c->entry; i++)
         if (c->entry >= cf->files[i].start && c->entry < cf->files[i].end)
             cf->exe_name = cf->files[i].name;
@@ -166,7 +176,6 @@ static int find_python(sw_corefile *cf, sw_err *e)
         maps[i] = (sw_mapping){ .start = cf->files[i].start, .offset = cf->files[i].offset,
                                 .page = c->page_size, .path = cf->files[i].name,
                                 .is_exe = cf->exe_name && !strcmp(cf->files[i].name, cf->exe_name) };
-    memset(&cf->py, 0, sizeof cf->py);
     int found = sw_python_in_mappings(maps, c->n_files, open_from_core, cf, &cf->py);
     free(maps);
     if (found == 0) return 0;
@@ -246,7 +255,9 @@ void sw_corefile_source(sw_corefile *cf, sw_source *src)
 {
     memset(src, 0, sizeof *src);
     src->reader = (spw_reader){ spw_core_read, &cf->core };
-    src->arch = cf->core.arch;
+    /* The interpreter's machine: the core's, or aarch64 in a core of qemu-user running an
+     * aarch64 Python (docs/spwalk.md, "Under qemu-user"). */
+    src->arch = cf->py.arch != SPW_ARCH_UNKNOWN ? cf->py.arch : cf->core.arch;
     src->runtime = cf->py.runtime;
     src->code_type = cf->py.code_type;
     snprintf(src->name, sizeof src->name, "core %s", cf->path);

@@ -31,6 +31,9 @@ typedef const uint8_t *(*sw_open_object)(void *ctx, const sw_mapping *m, size_t 
  * code_type, bias and object. 0 found, -1 not. */
 int sw_python_in_mappings(const sw_mapping *maps, size_t n, sw_open_object open_object,
                           void *ctx, sw_python *py);
+/* The interpreter in the executable at `path` whose entry point was loaded at `entry`
+ * (a core's AT_ENTRY, when it has no NT_FILE table: qemu-user's cores of its guest). */
+int sw_python_at_entry(const char *path, uint64_t entry, sw_python *py);
 /* Whether a mapped file's name makes it a libpython candidate. */
 int sw_python_is_candidate(const char *path);
 /* Map a whole regular file read-only (munmap it), or NULL. */

@@ -137,6 +137,21 @@ const uint8_t *sw_map_file(const char *path, size_t *len)
     return p;
 }
 
+/* The interpreter in one ELF object loaded with `bias`: both symbols, and its machine. */
+static int python_in_object(const uint8_t *elf, size_t len, uint64_t bias, const char *path,
+                            sw_python *py)
+{
+    const uint64_t runtime = sw_elf_symbol(elf, len, "_PyRuntime");
+    const uint64_t code_type = sw_elf_symbol(elf, len, "PyCode_Type");
+    if (!runtime || !code_type) return -1;
+    py->arch = elf_arch(elf_header(elf, len)); /* a header, or no symbol was found */
+    py->runtime = runtime + bias;
+    py->code_type = code_type + bias;
+    py->bias = bias;
+    snprintf(py->object, sizeof py->object, "%s", path);
+    return 0;
+}
+
 /* Try one candidate object: find both symbols in its file, the bias from where its lowest
  * mapped page went. */
 static int try_object(const sw_mapping *m, sw_open_object open_object, void *ctx, sw_python *py)
@@ -144,21 +159,23 @@ static int try_object(const sw_mapping *m, sw_open_object open_object, void *ctx
     size_t len = 0;
     const uint8_t *elf = open_object(ctx, m, &len);
     if (!elf) return -1;
-    uint64_t runtime = sw_elf_symbol(elf, len, "_PyRuntime");
-    uint64_t code_type = sw_elf_symbol(elf, len, "PyCode_Type");
     uint64_t bias = 0;
-    int ok = runtime && code_type && elf_bias(elf, len, m->start, m->offset,
-                                                   m->page ? m->page : (uint64_t)sysconf(_SC_PAGESIZE),
-                                                   &bias) == 0;
-    const spw_arch arch = ok ? elf_arch(elf_header(elf, len)) : SPW_ARCH_UNKNOWN;
+    const int found = elf_bias(elf, len, m->start, m->offset,
+                               m->page ? m->page : (uint64_t)sysconf(_SC_PAGESIZE), &bias) == 0 &&
+                      python_in_object(elf, len, bias, m->path, py) == 0;
     munmap((void *)(uintptr_t)elf, len);
-    if (!ok) return -1;
-    py->arch = arch;
-    py->runtime = runtime + bias;
-    py->code_type = code_type + bias;
-    py->bias = bias;
-    snprintf(py->object, sizeof py->object, "%s", m->path);
-    return 0;
+    return found ? 0 : -1;
+}
+
+int sw_python_at_entry(const char *path, uint64_t entry, sw_python *py)
+{
+    size_t len = 0;
+    const uint8_t *elf = sw_map_file(path, &len);
+    if (!elf) return -1;
+    const Elf64_Ehdr *h = elf_header(elf, len);
+    const int found = h && h->e_entry && python_in_object(elf, len, entry - h->e_entry, path, py) == 0;
+    munmap((void *)(uintptr_t)elf, len);
+    return found ? 0 : -1;
 }
 
 int sw_python_is_candidate(const char *path)

@@ -45,9 +45,9 @@ def pytest_configure(config):
 # `make pythons`). spwalk reads it from outside through the qemu process: an x86-64 process
 # that maps the guest's ELF objects at the guest's own addresses (docs/spwalk.md).
 QEMU_PYTHON = ROOT / "ci" / "qemu-python.sh"
-_ARM64_EXE = (Path(os.environ.get("SPPROF_CACHE", Path.home() / ".cache" / "spprof"))
+ARM64_EXE = (Path(os.environ.get("SPPROF_CACHE", Path.home() / ".cache" / "spprof"))
               / "cpython-3.13.5-ft-arm64" / "bin" / "python3.13t")
-QEMU_PYTHONS = [("3.13t-aarch64", str(QEMU_PYTHON))] if os.access(_ARM64_EXE, os.X_OK) else []
+QEMU_PYTHONS = [("3.13t-aarch64", str(QEMU_PYTHON))] if os.access(ARM64_EXE, os.X_OK) else []
 
 
 @pytest.fixture(scope="session")

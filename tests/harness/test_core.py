@@ -6,7 +6,9 @@ Real cores, made the way users make them, under every interpreter PYTHONS lists:
     dump, and a capture of the core is a small snapshot that replays to the same output;
   - the kernel's core of a process that crashes (SIGABRT, SIGSEGV) inside a walk of its
     own frames (crashing.py): the dump shows the stack at the crash, as it reported it;
-  - the executable the core names gone: one error saying to pass --exe, and --exe works.
+  - the executable the core names gone: one error saying to pass --exe, and --exe works;
+  - the aarch64 python3.13t under qemu-user crashing: qemu's aarch64 core of its guest and
+    the kernel's x86-64 core of qemu both show the stack at the crash (marker arm64).
 Hostile core files get one error line and exit 1, from the plain and the ASan+UBSan build.
 """
 import json
@@ -21,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import workload
-from conftest import PYTHONS, SPWALK, SPWALK_ASAN
+from conftest import ARM64_EXE, PYTHONS, QEMU_PYTHON, QEMU_PYTHONS, SPWALK, SPWALK_ASAN
 
 HERE = Path(__file__).resolve().parent
 # Smaller cores of the free-threaded build: mimalloc reserves 1 GiB arenas and glibc 64 MiB
@@ -150,24 +152,56 @@ def kernel_core(python, tmp_path, how):
     return json.loads(report.read_text(encoding="utf-8")), cores[0]
 
 
+def check_crash_core(spwalk, core, oracle, tmp_path, *exe):
+    """The core dumps to the stack crashing.py reported, and captures to a snapshot that
+    replays to the same; returns the dump."""
+    doc = json.loads(ok(run(spwalk, "dump", "--core", core, *exe, "--json")))
+    assert doc["python"] == oracle["python"]
+    [thread] = doc["threads"]
+    want = [(f["function"], f["file"], f["line"]) for f in oracle["threads"][0]["frames"]]
+    got = [(f["function"], f["file"], f["line"]) for f in thread["frames"]]
+    assert got == want
+    assert got[0][0] == "visit" and got[1][0] == "walk"
+    assert (thread["status"], thread["reason"]) == ("ok", None)
+    snap = tmp_path / "crash.spw"
+    ok(run(spwalk, "capture", "--core", core, *exe, "-o", snap))
+    assert json.loads(ok(run(spwalk, "replay", snap, "--json"))) == doc
+    return doc
+
+
 @pytest.mark.parametrize("how", ["abort", "segv"])
 @pytest.mark.parametrize("tag,python", PYTHONS, ids=IDS)
 def test_crash_core_shows_the_stack_at_the_crash(spwalk, tag, python, how, tmp_path):
     oracle, core = kernel_core(python, tmp_path, how)
     try:
-        doc = json.loads(ok(run(spwalk, "dump", "--core", core, "--json")))
-        assert doc["python"] == oracle["python"]
-        [thread] = doc["threads"]
-        want = [(f["function"], f["file"], f["line"]) for f in oracle["threads"][0]["frames"]]
-        got = [(f["function"], f["file"], f["line"]) for f in thread["frames"]]
-        assert got == want
-        assert got[0][0] == "visit" and got[1][0] == "walk"
-        assert (thread["status"], thread["reason"]) == ("ok", None)
-        snap = tmp_path / "crash.spw"
-        ok(run(spwalk, "capture", "--core", core, "-o", snap))
-        assert json.loads(ok(run(spwalk, "replay", snap, "--json"))) == doc
+        check_crash_core(spwalk, core, oracle, tmp_path)
     finally:
         core.unlink()
+
+
+@pytest.mark.arm64
+@pytest.mark.parametrize("how", ["abort", "segv"])
+def test_qemu_cores_show_the_stack_at_the_crash(spwalk, how, tmp_path):
+    """The aarch64 python3.13t under qemu-user crashes: two cores, both read on x86-64.
+    qemu writes the guest's own, an aarch64 core (qemu_<exe>_<time>_<pid>.core) with every
+    page and no NT_FILE table, so the interpreter comes from --exe and the entry point; the
+    kernel then writes qemu's, an x86-64 core holding the guest at its own addresses, whose
+    NT_FILE table maps the aarch64 interpreter (docs/spwalk.md, "Under qemu-user")."""
+    if not QEMU_PYTHONS:
+        pytest.skip("the aarch64 python3.13t is not built (make pythons builds it)")
+    oracle, host_core = kernel_core(str(QEMU_PYTHON), tmp_path, how)
+    [guest_core] = [p for p in tmp_path.iterdir()
+                    if p.name.startswith("qemu_") and p.name.endswith(".core")]
+    try:
+        for core, exe in ((host_core, ()), (guest_core, ("--exe", ARM64_EXE))):
+            doc = check_crash_core(spwalk, core, oracle, tmp_path, *exe)
+            assert "aarch64" in ok(run(spwalk, "dump", "--core", core, *exe)).splitlines()[0]
+            assert doc["threads"][0]["native_thread_id"] > 0
+        err = assert_refused(run(spwalk, "dump", "--core", guest_core), "guest core, no --exe")
+        assert "no table of mapped files (NT_FILE): pass --exe PATH" in err
+    finally:
+        host_core.unlink()
+        guest_core.unlink()
 
 
 def test_moved_executable_needs_exe(spwalk, tmp_path):
