@@ -16,35 +16,66 @@ from spprof import _native  # noqa: E402
 FREE_THREADED = bool(getattr(sys, "_is_gil_enabled", None)) and not sys._is_gil_enabled()
 
 
+#: The suite runs under qemu-aarch64 user-mode emulation (ci/qemu-python.sh sets it): the
+#: aarch64 python3.13t, cross-built by ci/bootstrap.sh, on this x86-64 machine.
+QEMU = os.environ.get("SPPROF_QEMU") == "1"
+#: spin()'s step between two reads of the CPU clock: 5000 iterations take about 0.1 ms
+#: natively but about 2 ms emulated, which made spin(0.004) last 6 ms under qemu.
+SPIN_STEP = 500 if QEMU else 5000
+
+
 def spin(cpu_seconds):
     """Burn this thread's CPU in pure Python for about cpu_seconds; return the CPU used.
     time.thread_time() is a syscall, so it is called only every few thousand iterations."""
     t0 = time.thread_time()
     x = 0
     while True:
-        for i in range(5000):
+        for i in range(SPIN_STEP):
             x += i
         if time.thread_time() - t0 >= cpu_seconds:
             return time.thread_time() - t0
 
 
+#: What qemu-user (Debian 12's 7.2) cannot do, for the skip reasons of the tests that need it.
+#: Each was reproduced without spprof (docs/live-shim.md, "ARM64 under qemu-aarch64").
+QEMU_NO_PERF = ("qemu-user does not implement perf_event_open: it fails with ENOSYS, so the "
+                "perf_event engine cannot start (the POSIX CPU timers are what runs under qemu)")
+QEMU_FORK_THREAD = ("qemu-user 7.2 aborts a forked child of a multi-threaded guest when the "
+                    "child starts a thread (qemu_plugin_vcpu_init_hook: assertion failed), "
+                    "with or without spprof: a 6-line Python program does it")
+#: qemu-user keeps at most 32 host POSIX timers per process (timer_create's 33rd fails with
+#: EAGAIN; natively this machine gives thousands): threads beyond 32 are unsampled, counted.
+QEMU_TIMER_MAX = 32
+QEMU_TIMERS = (f"qemu-user allows {QEMU_TIMER_MAX} POSIX timers per process (the next "
+               "timer_create fails with EAGAIN), so only that many threads can be sampled; "
+               "the others are counted as unsampled")
+#: No binfmt_misc registration here: the host cannot exec an aarch64 binary itself.
+QEMU_NO_EXEC = ("under qemu-user without binfmt_misc the host cannot exec an aarch64 "
+                "binary: a venv's bin/python (a link to the aarch64 interpreter), the "
+                "installed spwalk and the entry-point scripts cannot run")
+
+
 def _perf_allowed():
+    """None if the perf_event engine starts here, else why not (the skip reason)."""
     old = os.environ.get("SPPROF_TIMER")
     os.environ["SPPROF_TIMER"] = "perf_event"
     try:
         spprof.start(10)
-    except RuntimeError:
-        return False
+    except RuntimeError as e:
+        return (f"{QEMU_NO_PERF} ({e})" if QEMU else
+                f"perf_event_open refused here (perf_event_paranoid / seccomp): {e}")
     finally:
         if old is None:
             os.environ.pop("SPPROF_TIMER", None)
         else:
             os.environ["SPPROF_TIMER"] = old
     spprof.stop()
-    return True
+    return None
 
 
-PERF_ALLOWED = _perf_allowed()
+#: Why the perf_event engine cannot run here (a skip reason), or None where it can.
+PERF_REFUSED = _perf_allowed()
+PERF_ALLOWED = PERF_REFUSED is None
 TIMERS = ["posix_cpu_timer", "perf_event"]
 
 
@@ -52,7 +83,7 @@ TIMERS = ["posix_cpu_timer", "perf_event"]
 def timer(request, monkeypatch):
     """Each timer source in turn; perf_event is skipped where the kernel refuses it."""
     if request.param == "perf_event" and not PERF_ALLOWED:
-        pytest.skip("perf_event_open refused here (perf_event_paranoid / seccomp)")
+        pytest.skip(PERF_REFUSED)
     monkeypatch.setenv("SPPROF_TIMER", request.param)
     return request.param
 

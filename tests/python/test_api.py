@@ -562,7 +562,9 @@ def test_public_names():
 
 
 def test_fork_child_forgets_the_session():
-    from conftest import run_child
+    from conftest import QEMU, QEMU_FORK_THREAD, run_child
+    if QEMU:
+        pytest.skip(QEMU_FORK_THREAD)
     code = """
 import os, threading, _thread, spprof
 from spprof import _api

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import spprof
-from conftest import PYDIR
+from conftest import PYDIR, QEMU, QEMU_FORK_THREAD
 
 PROGRAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cli_programs")
 THREADS = os.path.join(PROGRAMS, "threads.py")
@@ -286,6 +286,8 @@ def test_progress_line_on_a_terminal(tmp_path):
 
 @pytest.mark.parametrize("method", ["os.fork", "subprocess", "fork", "spawn", "forkserver"])
 def test_subprocesses_are_profiled_and_merged(tmp_path, method):
+    if QEMU and method in ("os.fork", "fork"):  # a forked child that profiles starts a thread
+        pytest.skip(QEMU_FORK_THREAD)
     out = tmp_path / "c.spprof"
     r = spprof_cmd("run", "--subprocesses", "-o", str(out), CHILDREN, method, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -336,12 +338,19 @@ def test_every_example_in_docs_cli_runs(tmp_path):
     lines = [l[2:] for l in doc.splitlines() if l.startswith("$ spprof ")]
     assert len(lines) >= 8, lines
     os.symlink(os.path.join(ROOT, "docs"), tmp_path / "docs")
+    # busy_processes.py's pool forks its workers (the default start method)
+    left_out = [l for l in lines if QEMU and "busy_processes.py" in l]
     for line in lines:
+        if line in left_out:
+            continue
         r = spprof_cmd(*line.split()[1:], cwd=tmp_path, timeout=120)
         assert r.returncode == 0, (line, r.stderr[-2000:])
         for word in line.split():
             if word.startswith(("profile.", "diff.", "before.", "after.")):
                 assert (tmp_path / word).stat().st_size > 0, (line, word)
+    if left_out:
+        pytest.skip(f"the other {len(lines) - len(left_out)} lines ran and passed; "
+                    f"{left_out} did not run: {QEMU_FORK_THREAD}")
 
 
 def test_wall_mode_shows_waiting_threads(tmp_path):

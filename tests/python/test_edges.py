@@ -12,10 +12,11 @@ import time
 import pytest
 
 import spprof
-from conftest import PERF_ALLOWED, check_identities, run_child, spin
+from conftest import (PERF_ALLOWED, PERF_REFUSED, QEMU, QEMU_NO_PERF, QEMU_TIMER_MAX, QEMU_TIMERS,
+                      check_identities, run_child, spin)
 from spprof import _native
 
-needs_perf = pytest.mark.skipif(not PERF_ALLOWED, reason="perf_event_open refused here")
+needs_perf = pytest.mark.skipif(not PERF_ALLOWED, reason=PERF_REFUSED or "")
 
 # ---- 1. a crash ends the process as it would have without spprof --------------------------
 CRASH_PRELUDE = textwrap.dedent("""
@@ -107,7 +108,7 @@ def test_short_threads_are_counted_in_expectation(monkeypatch, timer_name, inter
     the boundary, often after the thread ended, and that time is counted at the thread's end
     as <unsampled>: totals are right with both."""
     if timer_name == "perf_event" and not PERF_ALLOWED:
-        pytest.skip("perf_event_open refused here")
+        pytest.skip(PERF_REFUSED)
     if timer_name == "posix_cpu_timer" and interval_ms == 1:
         pytest.skip("a POSIX timer cannot see the CPU a thread spends after its Python code "
                     "returned (thread teardown, about 0.4 ms on 3.14t): with 0.4 ms threads "
@@ -120,6 +121,7 @@ def test_short_threads_are_counted_in_expectation(monkeypatch, timer_name, inter
 
 
 # ---- 3. file descriptors -------------------------------------------------------------------
+@pytest.mark.skipif(QEMU, reason=f"{QEMU_NO_PERF}; and {QEMU_TIMERS}, fewer than these 81")
 def test_perf_fds_leave_the_application_its_descriptors():
     code = textwrap.dedent("""
         import os, resource, threading, time
@@ -249,8 +251,13 @@ def test_freed_code_is_never_named_after_its_successor():
     p = spprof.stop()
     check_identities(p.stats)
     got = p.functions(inclusive=True)
+    # A POSIX timer's sample stands for all the CPU since the thread's previous one: at
+    # HZ=250 up to a tick (4 intervals) of it may precede f_i, spent between two functions
+    # (exec and gc.collect: 0.6 ms natively, inside the 2 of slack; 3.9 ms emulated, so
+    # under qemu the slack is the tick). A misnamed successor would still add its 4 or more.
+    slack = 4 if QEMU else 2
     over = {f: (got.get(f, 0), round(c * 1000 / interval_ms, 1)) for f, c in cpu.items()
-            if got.get(f, 0) > c * 1000 / interval_ms + 2}
+            if got.get(f, 0) > c * 1000 / interval_ms + slack}
     assert not over, over  # a function never gets samples its CPU time cannot explain
     named = sum(got.get(f, 0) for f in cpu)
     freed = got.get("<freed code>", 0)
@@ -310,6 +317,10 @@ def test_more_than_4096_threads_are_all_sampled_or_counted():
     assert r.returncode == 0, r.stderr[-2000:]
     active, unsampled, failures = map(int, r.stdout.split())
     assert active + unsampled >= 5001, r.stdout  # none silently left out
+    if QEMU:
+        assert active == QEMU_TIMER_MAX, r.stdout
+        pytest.skip(f"all 5001 threads were sampled or counted as unsampled; not all sampled: "
+                    f"{QEMU_TIMERS}")
     assert active >= 5001, r.stdout
 
 
@@ -336,7 +347,7 @@ def test_kernel_time_lands_on_the_function_that_spent_it(monkeypatch, timer_name
     """perf_event_user: perf counting user time only, as where perf_event_paranoid is 2; the
     kernel time it cannot place goes to <unsampled>, never to the next sample's stack."""
     if timer_name.startswith("perf_event") and not PERF_ALLOWED:
-        pytest.skip("perf_event_open refused here")
+        pytest.skip(PERF_REFUSED)
     monkeypatch.setenv("SPPROF_TIMER", timer_name)
     spent = {"stat_heavy": 0.0, "pure_python": 0.0}
     spprof.start(interval_ms=1)
@@ -385,7 +396,7 @@ def test_sigprof_pending_at_exec_does_not_kill_the_new_program(timer_name):
     whose SIGPROF action is the default (terminate). SIGPROF is blocked here so that one is
     surely pending at the exec; the new program unblocks it."""
     if timer_name == "perf_event" and not PERF_ALLOWED:
-        pytest.skip("perf_event_open refused here")
+        pytest.skip(PERF_REFUSED)
     code = textwrap.dedent("""
         import os, signal, sys, time
         import spprof
@@ -422,6 +433,12 @@ def test_busy_threads_rings_stay_small():
                     x += i
         def deep(n):  # 50 frames a sample: 51 cells, so the rings wrap within the run
             return spin() if n == 0 else deep(n - 1)
+        if WARM_UP:  # under qemu: RSS grows by MBs as qemu first translates spprof's code
+            spprof.start(interval_ms=1)
+            t0 = time.thread_time()
+            while time.thread_time() - t0 < 0.5:
+                sum(range(2000))
+            spprof.stop()
         ts = [threading.Thread(target=deep, args=(50,)) for _ in range(16)]
         for t in ts: t.start()
         time.sleep(0.5)
@@ -434,7 +451,7 @@ def test_busy_threads_rings_stay_small():
         for t in ts: t.join()
         assert st["samples_captured"] > 2000, st
         print(grown // 16)
-    """)
+    """).replace("WARM_UP", str(QEMU))
     r = run_child(code, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert int(r.stdout) <= 128 * 1024, f"{int(r.stdout) / 1024:.0f} KiB per busy thread"

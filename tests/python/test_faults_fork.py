@@ -6,7 +6,9 @@ import textwrap
 
 import pytest
 
-from conftest import run_child
+from conftest import QEMU, QEMU_FORK_THREAD, run_child
+
+qemu_fork_thread = pytest.mark.skipif(QEMU, reason=QEMU_FORK_THREAD)
 
 PRELUDE = textwrap.dedent("""
     import ctypes, faulthandler, sys, threading, time
@@ -72,6 +74,7 @@ def test_walk_faults_caught_with_faulthandler_enabled_after_start():
     assert r.stderr.count("Fatal Python error: Segmentation fault") == 1, r.stderr
 
 
+@qemu_fork_thread
 def test_fork_while_profiling():
     code = PRELUDE + textwrap.dedent("""
         import os, warnings
@@ -114,6 +117,7 @@ def test_fork_while_profiling():
     assert int(words[3]) > 100 and words[4] == "True", r.stdout
 
 
+@qemu_fork_thread
 def test_fork_while_the_aggregate_is_locked_then_profile_in_the_child():
     """A child forked while the parent's consumer holds the aggregate's lock (its rounds
     hold it) can start and stop a session of its own (before: the child's consumer waited

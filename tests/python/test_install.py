@@ -18,7 +18,9 @@ import time
 
 import pytest
 
-from conftest import FREE_THREADED, ROOT
+from conftest import FREE_THREADED, QEMU, QEMU_NO_EXEC, ROOT
+
+pytestmark = pytest.mark.skipif(QEMU, reason=QEMU_NO_EXEC)
 
 CACHE = os.environ.get("SPPROF_CACHE") or os.path.expanduser("~/.cache/spprof")
 WHEELS = os.path.join(CACHE, "wheels")
@@ -36,8 +38,8 @@ def ensure_wheels(*specs: str) -> str:
     """$SPPROF_CACHE/wheels with the wheels of ``specs`` (name==version), downloaded once
     if missing (ci/bootstrap.sh fetches them); skips, or fails under CI, if they cannot be."""
     missing = [s for s in specs if not glob.glob(os.path.join(
-        WHEELS, "{}-{}-*.whl".format(*(re.sub(r"[-_.]+", "_", p).lower()
-                                       for p in s.split("==")))))]
+        WHEELS, "{}-{}-*.whl".format(re.sub(r"[-_.]+", "_", s.split("==")[0]).lower(),
+                                     s.split("==")[1])))]
     if missing:
         r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
                             "--only-binary=:all:", "-d", WHEELS, *missing],
