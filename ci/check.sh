@@ -54,6 +54,11 @@ if [ -f python/ext.mk ]; then
     stage "ext-clang-$tag" make --no-print-directory ext-clang PYTHON="$exe"
     stage "python-$tag" make --no-print-directory python-test PYTHON="$exe"
   done < <(ci/which-python.sh)
+  # ARM64, live: the extension cross-built for the aarch64 python3.13t, its walker's pointer
+  # loads checked to be `ldar`, and the suite run under qemu-aarch64 (what qemu-user cannot
+  # do is skipped with its reason: docs/live-shim.md, "ARM64 under qemu-aarch64").
+  stage arm64-ldar    make --no-print-directory arm64-ldar-check
+  stage python-3.13t-arm64 make --no-print-directory python-test-arm64
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then
