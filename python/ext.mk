@@ -53,7 +53,7 @@ ext-arm64:
 
 python-test-arm64: ext-arm64
 	@$(QEMU_PYTHON) -c 'import pytest, fastjsonschema' 2>/dev/null || { echo "python-test-arm64: pytest and fastjsonschema are needed in the aarch64 python (make pythons installs them)" >&2; exit 1; }
-	PYTHONPATH=python $(QEMU_PYTHON) -m pytest -q -p no:cacheprovider tests/python
+	PYTHONPATH=python $(QEMU_PYTHON) -m pytest -q -rs -p no:cacheprovider tests/python
 
 arm64-ldar-check: ext-arm64
 	@ci/arm64-ldar-check.sh "$(BUILD)/python/$$($(QEMU_PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("SOABI"))')"
