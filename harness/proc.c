@@ -29,7 +29,6 @@
 
 #include "corefile.h"
 
-
 /* Does [off, off+size) lie inside a file of `len` bytes? */
 static int in_file(uint64_t off, uint64_t size, size_t len)
 {
