@@ -8,8 +8,8 @@
 # another core, which plain `ldr` does not promise on ARM64's weak memory model (x86-64's TSO
 # does). The functions below are where the walker and its helpers load thread states' and
 # frames' pointers; each must contain at least MIN `ldar` (one other acquire, not the reader's,
-# is inlined into walk_job_run: with the reader's loads relaxed it keeps 1 of its 687, top_run
-# 0 of 2, rec_walk_run 0 of 41, spp_chase_unchecked 0 of 24). A rewrite of the reader that lost the acquire
+# is inlined into walk_job_run: with the reader's loads relaxed it keeps 1 of its 687,
+# rec_walk_run 0 of 41, spp_chase_unchecked 0 of 24). A rewrite of the reader that lost the acquire
 # (a plain memcpy or a relaxed load) compiles clean and passes every test under qemu, which
 # gives guest loads the x86-64 host's TSO order: this check is what catches it.
 set -euo pipefail
@@ -18,7 +18,6 @@ OBJDUMP=${OBJDUMP:-aarch64-linux-gnu-objdump}
 # object:function MIN -- what it loads
 CHECKS=(
   "handler.o:walk_job_run 100 the walk itself: tstate->current_frame, frame->previous, f_executable, instr_ptr"
-  "handler.o:top_run 2 the innermost frame and its instr_ptr (the repeat check)"
   "drop_record.o:rec_walk_run 10 the walk again through the recording reader (drop files)"
   "testhooks.o:spp_chase_unchecked 10 the benchmark's unvalidated chase"
   "live_reader.o:spp_live_read_fn 1 the table reader (symbolizer, thread list)"

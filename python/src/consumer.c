@@ -122,6 +122,7 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
     s->last_n = UINT32_MAX;
     s->last_cpu = cpu0;
     s->have_last = 0;
+    s->idle_ticks = 0;
     s->tid = tid;
     __atomic_store_n(&s->tstate, tstate, __ATOMIC_RELAXED);
     s->pinned = 0;
@@ -294,6 +295,7 @@ void spp_slot_disarm(uint32_t k)
     spp_timer_stop(s);
     spp_slot_quiesce(s); /* no handler inside, none can enter */
     spp_timer_destroy(s);
+    spp_sampler_flush(s); /* the sampler's held idle ticks: it can no longer enter */
     slot_drain(s);
     spp_drops_flush_slot(s);
     spp_counts c;

@@ -275,34 +275,8 @@ void spp_sample_into(spp_slot *s, const spp_target *t, uint64_t tstate, int tid,
 
 /* ---- the sampler thread's samples (sampler.c): another thread's stack, read while it runs */
 
-typedef struct top_job {
-    const spw_layout *L;
-    uint64_t tstate;
-    spp_top *top;
-} top_job;
-
-static void top_run(void *arg)
-{
-    top_job *j = arg;
-    const spw_layout *L = j->L;
-    spp_top *t = j->top;
-    memset(t, 0, sizeof *t);
-    spp_live_read(NULL, j->tstate + L->tstate_current_frame, &t->frame, 8);
-    if (!t->frame || !spw_addr_ok(L->arch, t->frame, L->frame_size, 8)) return;
-    spp_live_read(NULL, t->frame + L->frame_instr_ptr, &t->instr, 8);
-}
-
-int spp_thread_top(const spp_target *t, uint64_t tstate, spp_top *top)
-{
-    top_job j = { &t->layout, tstate, top };
-    if (!spw_addr_ok(t->layout.arch, tstate, t->layout.tstate_size, 8) ||
-        spp_guarded(top_run, &j) != 0)
-        return -1;
-    return 0;
-}
-
 int spp_sample_concurrent(spp_slot *s, const spp_target *t, uint64_t weight, uint64_t ts,
-                          uint32_t flags, spp_top *top)
+                          uint32_t flags)
 {
     const uint64_t tstate = __atomic_load_n(&s->tstate, __ATOMIC_RELAXED);
     spw_walk_result r;
@@ -314,7 +288,6 @@ int spp_sample_concurrent(spp_slot *s, const spp_target *t, uint64_t weight, uin
             publish(s, &r, recorded, -1, flags, weight, ts);
             if (UNLIKELY(r.status == SPW_WALK_DROPPED) && s->drops)
                 spp_drop_from_log(s, t, tstate, &g_log, s->scratch, &r, 0);
-            if (spp_thread_top(t, tstate, top) != 0) memset(top, 0, sizeof *top);
             return r.status != SPW_WALK_DROPPED && recorded;
         }
         count_add(&s->counts.retries, 1);

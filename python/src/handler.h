@@ -34,20 +34,15 @@ static inline uint64_t spp_weight_at(spp_slot *s, uint64_t now, uint64_t interva
     return w;
 }
 
-/* The sampler thread's samples of another thread (sampler.c). spp_thread_top reads the
- * thread's top frame and its instruction pointer (guarded; -1 if unreadable).
- * spp_sample_concurrent walks the slot's thread while it runs, through a log of every load
- * that is checked again after the walk (handler.c, read_log): a walk whose memory changed
- * under it is retried (SPP_TORN_TRIES walks in all), then dropped as torn; returns 1 when a
- * stack was recorded, with the top read after it. spp_sample_repeat records "the same stack
- * as the last one" (the thread did not run). */
+/* The sampler thread's samples of another thread (sampler.c). spp_sample_concurrent walks
+ * the slot's thread while it runs, through a log of every load that is checked again after
+ * the walk (handler.c, read_log): a walk whose memory changed under it is retried
+ * (SPP_TORN_TRIES walks in all), then dropped as torn; returns 1 when a stack was recorded.
+ * spp_sample_repeat records "the same stack as the last one, `weight` times" (the thread
+ * did not run). */
 #define SPP_TORN_TRIES 3
-typedef struct spp_top {
-    uint64_t frame, instr;
-} spp_top;
-int spp_thread_top(const spp_target *t, uint64_t tstate, spp_top *top);
 int spp_sample_concurrent(spp_slot *s, const spp_target *t, uint64_t weight, uint64_t ts,
-                          uint32_t flags, spp_top *top);
+                          uint32_t flags);
 void spp_sample_repeat(spp_slot *s, uint64_t weight, uint64_t ts, uint32_t flags);
 
 /* keep_drops (drop_record.c, drops.h): record a dropped walk into the slot's recorder for

@@ -11,9 +11,15 @@
  * Weights: in cpu mode, the whole intervals of the thread's CPU clock since its last sample
  * (the signal engines' rule, spp_weight_at); in wall mode, the ticks since the last one,
  * idle or not, the record flagged SPP_REC_IDLE when the thread's CPU clock did not move.
- * A thread whose CPU clock did not move cannot have changed its stack: if its top frame and
- * instruction pointer are also where they were, its last stack is reused (SPP_REC_REPEAT)
- * without a walk, so an idle thread costs a clock read and two loads per tick.
+ *
+ * A thread whose CPU clock did not move did not run, so its frames are as they were (only a
+ * thread changes its own frame chain): if its thread state is also the one its last stack
+ * was walked from, that stack is reused (SPP_REC_REPEAT) without reading its memory at all.
+ * In wall mode such ticks are held in the slot and published as one record of their summed
+ * weight when the thread next runs or IDLE_HOLD_NS has gone by, so an idle thread costs one
+ * clock read a tick, no ring write and nothing for the consumer. What is held is published
+ * before anything else of that thread, or by the consumer when it disarms the slot (the
+ * thread ended, or stop(): spp_sampler_flush): never lost; stats() lags it by IDLE_HOLD_NS.
  *
  * The sampler is a slot's only writer in this mode (no timer is armed, and threads do not
  * account their own end: session.c), and takes the handler's side of the slot handshake
@@ -30,28 +36,41 @@
 #include <time.h>
 #include <unistd.h>
 
+/* How long an idle thread's reused ticks may be held before they are published. */
+#define IDLE_HOLD_NS 250000000ull
+
+void spp_sampler_flush(spp_slot *s)
+{
+    if (!s->idle_ticks) return;
+    spp_sample_repeat(s, s->idle_ticks, s->idle_ts, SPP_REC_IDLE);
+    s->idle_ticks = 0;
+}
+
 static void sample_slot(spp_slot *s, uint64_t ticks, uint64_t ts)
 {
-    const spp_target *t = &spp_g.cfg.target;
     const uint64_t cpu = spp_clock_ns(spp_thread_cpu_clock(s->tid));
-    if (cpu == 0) return; /* the thread is gone: the consumer's next scan disarms it */
+    if (cpu == 0) { /* the thread is gone: the consumer's next scan disarms it */
+        spp_sampler_flush(s);
+        return;
+    }
     const int ran = cpu != s->last_cpu;
     s->last_cpu = cpu;
-    uint64_t w = ticks;
-    if (!spp_g.cfg.wall && (w = spp_weight_at(s, cpu, spp_g.cfg.interval_ns)) == 0) return;
-    const uint32_t flags = spp_g.cfg.wall && !ran ? SPP_REC_IDLE : 0;
-    spp_top top;
-    if (!ran && s->have_last) {
-        const uint64_t tstate = __atomic_load_n(&s->tstate, __ATOMIC_RELAXED);
-        if (spp_thread_top(t, tstate, &top) == 0 && top.frame == s->last_frame &&
-            top.instr == s->last_instr) {
-            spp_sample_repeat(s, w, ts, flags);
-            return;
-        }
+    const uint64_t tstate = __atomic_load_n(&s->tstate, __ATOMIC_RELAXED);
+    if (!spp_g.cfg.wall) {
+        const uint64_t w = spp_weight_at(s, cpu, spp_g.cfg.interval_ns);
+        /* no whole interval: nothing to record (a thread that did not run never has one) */
+        if (w) s->have_last = spp_sample_concurrent(s, &spp_g.cfg.target, w, ts, 0);
+        return;
     }
-    s->have_last = spp_sample_concurrent(s, t, w, ts, flags, &top);
-    s->last_frame = top.frame;
-    s->last_instr = top.instr;
+    if (!ran && s->have_last && tstate == s->last_tstate) {
+        if (!s->idle_ticks) s->idle_ts = ts;
+        s->idle_ticks += (uint32_t)ticks;
+        if ((uint64_t)s->idle_ticks * spp_g.cfg.interval_ns >= IDLE_HOLD_NS) spp_sampler_flush(s);
+        return;
+    }
+    spp_sampler_flush(s);
+    s->have_last = spp_sample_concurrent(s, &spp_g.cfg.target, ticks, ts, ran ? 0 : SPP_REC_IDLE);
+    s->last_tstate = tstate;
 }
 
 static void tick(uint64_t ticks, uint64_t ts)

@@ -55,8 +55,11 @@ extern spp_session spp_g;
 void *spp_consumer_main(void *arg);
 /* The bytes of a slot's memory (ring, scratch frames, last symbols) at this depth. */
 size_t spp_slot_bytes(uint32_t depth);
-/* The sampler thread's body (sampler.c). */
+/* The sampler thread's body (sampler.c), and the publication of an idle thread's held
+ * ticks by whoever is the slot's one writer: the sampler, or the consumer once the slot is
+ * quiesced (spp_slot_disarm). */
 void *spp_sampler_main(void *arg);
+void spp_sampler_flush(struct spp_slot *s);
 /* Walk the thread list and bring the slots in line; returns the thread states not yet
  * bound to a thread (a thread being born). `initial`: the scan of start(). */
 uint32_t spp_scan(int initial);

@@ -50,9 +50,10 @@ typedef struct spp_slot {
     uint32_t index;     /* this slot's place in spp_slots */
     /* sampler-thread-private (its mode only; set by the consumer before ARMED) */
     uint64_t last_cpu;     /* the thread's CPU clock at the last tick */
-    uint64_t last_frame;   /* the top frame and instruction pointer of the last stack ... */
-    uint64_t last_instr;
-    int have_last;         /* ... recorded, which an unchanged thread reuses */
+    uint64_t last_tstate;  /* the thread state the last stack was walked from ... */
+    int have_last;         /* ... when it was recorded: a thread that did not run reuses it */
+    uint32_t idle_ticks;   /* wall mode: reused ticks not yet published (sampler.c) */
+    uint64_t idle_ts;      /* the first of them */
     /* consumer-private */
     uint32_t seen_gen;
     uint32_t agg_thread;

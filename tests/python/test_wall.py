@@ -112,8 +112,53 @@ def test_idle_threads_reuse_their_last_stack():
     assert idle >= 200 * 40, idle
     # all but each thread's first sample (and a few taken as it went to sleep) reuse
     assert st["samples_reused"] >= 0.9 * idle, st
+    # reused ticks are published a few at a time (250 ms of them), not one record a tick
+    assert st["records"] <= 0.2 * idle, st
     per_tick_us = st["sampler_cpu_ns"] / max(1, st["sampler_ticks"]) / 1000
     print(f"sampler: {per_tick_us:.0f} us of CPU per tick with 200 idle threads")
+
+
+def test_idle_ticks_are_held_then_published_whole():
+    """An idle thread's reused ticks are held in its slot and published as one record
+    (python/src/sampler.c): when the thread runs again, after 250 ms, when its slot is
+    disarmed because the thread ended, and at stop(). None may be lost: each thread's
+    samples are its lifetime in ticks. And the consumer gets a few records, not one a tick."""
+    stop = threading.Event()
+    lived = {}
+
+    def timed(body):
+        def run():
+            t0 = time.monotonic()
+            body()
+            lived[threading.current_thread().name] = time.monotonic() - t0
+        return run
+
+    def napper():  # idle past the hold, runs, then idle shorter than the hold and ends
+        time.sleep(0.6)
+        spin(0.05)
+        time.sleep(0.2)
+
+    spprof.start(interval_ms=10, mode="wall")
+    ts = [threading.Thread(target=timed(napper), name=f"napper-{i}") for i in range(5)]
+    ts += [threading.Thread(target=timed(stop.wait), name=f"waiter-{i}") for i in range(20)]
+    for t in ts:
+        t.start()
+    for t in ts[:5]:
+        t.join()
+    time.sleep(0.3)
+    stop.set()  # the waiters end as the session does: their last ticks go out at disarm...
+    for t in ts[5:]:
+        t.join()
+    time.sleep(0.1)
+    p = spprof.stop()  # ... or at the sampler's exit
+    st = p.stats
+    by = {t.name: n for t, n in p.samples_by_thread().items()}
+    for name, seconds in lived.items():
+        ticks = seconds / 0.01
+        assert 0.9 * ticks - 3 <= by.get(name, 0) <= 1.1 * ticks + 3, (name, by, lived)
+    ours = sum(n for t, n in p.samples_by_thread().items() if t.name.startswith(("napper", "waiter")))
+    assert ours >= 25 * 80, by
+    assert st["records"] <= 0.2 * st["samples_captured"], st
 
 
 def test_mode_and_engine_errors():
