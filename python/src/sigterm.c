@@ -19,6 +19,9 @@
  * dies as it would have, unless it started a session of its own (which calls _sigterm_watch
  * again).
  *
+ * When the session ends and the program runs on (--duration), _sigterm_unwatch puts the
+ * default action back and ends the thread.
+ *
  * Signal context (on_sigterm) calls: getpid, write, sigaction, raise. Nothing else.
  */
 #include <Python.h>
@@ -83,6 +86,27 @@ static PyObject *py_sigterm_watch(PyObject *self, PyObject *unused)
     return PyLong_FromLong(p[0]);
 }
 
+/* _sigterm_unwatch(): the session is over (its profile is written) and the program may run
+ * on: SIGTERM's default action again if the handler is still ours, and a 0 byte that ends
+ * the session's thread (the pipe stays open: closing it under a handler that is running on
+ * another thread could let its write land in a file that reused the number). */
+static PyObject *py_sigterm_unwatch(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (g_pipe[1] < 0 || g_owner != getpid()) Py_RETURN_NONE;
+    struct sigaction cur;
+    if (sigaction(SIGTERM, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) == 0 &&
+        cur.sa_handler == on_sigterm) {
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        sigemptyset(&dfl.sa_mask);
+        sigaction(SIGTERM, &dfl, NULL);
+    }
+    const char stop = 0;
+    if (write(g_pipe[1], &stop, 1) != 1) return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_NONE;
+}
+
 /* _sigterm_die(): SIGTERM's default action again, then SIGTERM to this process: it ends as
  * it would have without spprof (exit status "killed by SIGTERM"). */
 static PyObject *py_sigterm_die(PyObject *self, PyObject *unused)
@@ -107,6 +131,8 @@ static PyObject *py_sigterm_die(PyObject *self, PyObject *unused)
 PyMethodDef spp_sigterm_methods[] = {
     { "_sigterm_watch", py_sigterm_watch, METH_NOARGS,
       "_sigterm_watch() -> fd to read, or -1 when SIGTERM is not at its default action." },
+    { "_sigterm_unwatch", py_sigterm_unwatch, METH_NOARGS,
+      "_sigterm_unwatch(): default action for SIGTERM again, and the watching thread ends." },
     { "_sigterm_die", py_sigterm_die, METH_NOARGS,
       "_sigterm_die(): default action for SIGTERM, then SIGTERM to this process." },
     { NULL, NULL, 0, NULL },

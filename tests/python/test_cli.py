@@ -186,10 +186,18 @@ def test_duration_stops_sampling_and_the_program_goes_on(tmp_path):
         time.sleep(0.05)
     time.sleep(0.3)
     assert proc.poll() is None  # still running after its profile was written
-    proc.kill()
+    # nothing of spprof's is left running in it: no thread (the program has one), no
+    # SIGTERM handler
+    deadline = time.monotonic() + 10
+    while len(tasks := os.listdir(f"/proc/{proc.pid}/task")) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(tasks) == 1, tasks
+    proc.send_signal(signal.SIGTERM)  # dies of it at once, as without spprof
     proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGTERM
     p = spprof.Profile.load(out)
     assert 25 <= self_of(p, "hot_loop") <= 75 and p.stats["ended_by"] == "duration"
+
 
 
 def test_bad_input_is_a_usage_error_before_the_program_runs(tmp_path):

@@ -95,6 +95,7 @@ class Session:
         self._finisher = 0  # the thread that finishes
         self.profile: Optional[Profile] = None
         self._lock = threading.Lock()
+        self._sigterm_thread: Optional[threading.Thread] = None
 
     def own(self, t: threading.Thread) -> threading.Thread:
         """Start ``t`` as one of spprof's threads: its samples are not the program's."""
@@ -127,16 +128,25 @@ class Session:
         t = threading.Thread(target=self._on_sigterm, args=(fd,), name="spprof-sigterm",
                              daemon=True)
         self.own(t)
+        self._sigterm_thread = t
+
+    def _unwatch_sigterm(self) -> None:
+        # Not from the SIGTERM thread itself: it goes on to die of SIGTERM.
+        t, self._sigterm_thread = self._sigterm_thread, None
+        if t is not None and t is not threading.current_thread():
+            _native._sigterm_unwatch()
 
     def _on_sigterm(self, fd: int) -> None:
         while True:
             try:
-                if os.read(fd, 1):
-                    break
+                b = os.read(fd, 1)
             except InterruptedError:
                 continue
             except OSError:
                 return
+            if b != b"\x01":
+                return  # 0: the session ended and unwatched (finish)
+            break
         if os.getpid() != self.pid:
             return
         self.finish("SIGTERM")  # or wait for the finish already under way (atexit)
@@ -168,6 +178,7 @@ class Session:
         if self.progress is not None:
             self.progress.stop()
         if not _api.is_active():
+            self._unwatch_sigterm()
             self.done.set()
             print("spprof: profiling was stopped by the program itself (spprof.stop()); "
                   "no profile written", file=sys.stderr)
@@ -177,6 +188,7 @@ class Session:
             self.profile.stats["ended_by"] = why
             self.write(self.profile)
         finally:
+            self._unwatch_sigterm()  # the program may run on (--duration)
             self.done.set()
         return self.profile
 
