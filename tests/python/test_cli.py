@@ -315,6 +315,34 @@ def test_subprocesses_are_profiled_and_merged(tmp_path, method):
     assert len({t.pid for t in spprof.Profile.load(out).threads}) == 1
 
 
+@pytest.mark.parametrize("method", ["os.fork", "subprocess"])
+def test_subprocesses_keep_their_drops(tmp_path, method):
+    """--keep-drops with --subprocesses: each child keeps its own dropped samples (at most
+    --max-drops of them) in the same folder, named by its pid."""
+    if QEMU and method == "os.fork":
+        pytest.skip(QEMU_FORK_THREAD)
+    drops = tmp_path / "drops"
+    drops.mkdir()
+    e = env()
+    e["CHILDREN_DROPS"] = "1"
+    r = subprocess.run([sys.executable, "-m", "spprof", "run", "--subprocesses", "-q",
+                        "--keep-drops", "drops", "--max-drops", "3", "-o", "c.spprof",
+                        CHILDREN, method], cwd=tmp_path, env=e, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    p = spprof.Profile.load(tmp_path / "c.spprof")
+    pids = {t.pid for t in p.threads}
+    files = sorted(f.name for f in drops.iterdir())
+    by_pid = {}
+    for name in files:  # spprof-drop-<pid>-<n>-<reason>.spw
+        assert name.startswith("spprof-drop-") and name.endswith("-cycle.spw"), files
+        by_pid.setdefault(int(name.split("-")[2]), []).append(name)
+    # the parent's (its parent_work feeds cycles too) and the child's, 3 each
+    assert len(by_pid) == 2 and set(by_pid) <= pids, (pids, files)
+    assert all(len(kept) == 3 for kept in by_pid.values()), files
+    assert p.stats["dropped_by_reason"]["cycle"] >= 3, p.stats
+
+
 def test_top_shows_the_hot_functions(tmp_path):
     r = spprof_cmd("top", "-o", str(tmp_path / "t.spprof"), "--", THREADS, "0")
     assert r.returncode == 0, r.stderr

@@ -37,12 +37,17 @@ _options: Optional[dict] = None  # set in a process whose children are profiled
 
 
 def enable(interval_ms: float, max_depth: Optional[int], mode: str = "cpu",
-           engine: Optional[str] = None) -> str:
-    """Make this process's future children profiled; returns the children folder."""
+           engine: Optional[str] = None, keep_drops: Optional[str] = None,
+           max_drops: Optional[int] = None) -> str:
+    """Make this process's future children profiled (with the parent's options; with
+    ``keep_drops``, each child keeps at most ``max_drops`` drop files of its own in the same
+    folder: their names carry the pid); returns the children folder."""
     global _options
     folder = tempfile.mkdtemp(prefix="spprof-children-")
     _options = {"interval_ms": interval_ms, "max_depth": max_depth, "mode": mode,
-                "engine": engine, "dir": folder, "path": PACKAGE_PARENT}
+                "engine": engine, "dir": folder, "path": PACKAGE_PARENT,
+                "keep_drops": os.path.abspath(keep_drops) if keep_drops else None,
+                "max_drops": max_drops}
     os.environ[ENV_DIR] = folder
     os.environ[ENV_OPTS] = json.dumps(_options)
     pp = os.environ.get("PYTHONPATH")
@@ -62,7 +67,9 @@ def _child_session(opts: dict) -> Optional[Session]:
     try:
         open(os.path.join(folder, f"{pid}.started"), "w").close()
         return Session(opts["interval_ms"], opts["max_depth"], write,
-                       mode=opts.get("mode", "cpu"), engine=opts.get("engine")).start()
+                       mode=opts.get("mode", "cpu"), engine=opts.get("engine"),
+                       keep_drops=opts.get("keep_drops"),
+                       max_drops=opts.get("max_drops")).start()
     except Exception as e:  # never break the child over its profile
         print(f"spprof: process {pid} is not profiled: {e}", file=sys.stderr)
         return None

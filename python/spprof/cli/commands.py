@@ -113,7 +113,7 @@ def run(args, top_view=None) -> int:
         return 2
     if args.subprocesses:
         folder = children.enable(session.interval_ms, session.max_depth, session.mode,
-                                 session.engine)
+                                 session.engine, session.keep_drops, session.max_drops)
     if top_view is not None:
         top_view.attach(session)
     code = runner.execute(session, script, module)

@@ -1,4 +1,5 @@
-"""Starts Python children the way argv[1] says; each child runs child_work."""
+"""Starts Python children the way argv[1] says; each child runs child_work (with
+CHILDREN_DROPS=1 in the environment, every sample of it is dropped as a cycle)."""
 import multiprocessing as mp
 import os
 import subprocess
@@ -7,11 +8,17 @@ import time
 
 
 def child_work(seconds=0.25):
+    drops = os.environ.get("CHILDREN_DROPS") == "1"
+    if drops:  # the sampled walks of this thread meet a cycle: each is a dropped sample
+        from spprof import _native
+        _native._feed_crafted("cycle")
     t0 = time.thread_time()
     x = 0
     while time.thread_time() - t0 < seconds:
         for i in range(5000):
             x += i
+    if drops:
+        _native._feed_crafted(False)
     return os.getpid()
 
 
