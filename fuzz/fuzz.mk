@@ -100,6 +100,8 @@ $(FZ)/obj/$(1)/%.o: %.c $(FZ_HDRS) fuzz/nocov.txt
 	$$(call fz_say,CC,$(1),$$<)
 	$(FZ_Q)$(fz_$(2)_ENV) $(fz_$(2)_CC) $(FZ_CPPFLAGS) $(FZ_WARN) $(fz_$(2)_CFLAGS) $(3) -c $$< -o $$@
 
+# fuzz_walk's oracle is a file of its own
+$(FZ)/$(1)/fuzz_walk: $(FZ)/obj/$(1)/fuzz/walk_oracle.o
 $(FZ)/$(1)/fuzz_%: $(FZ)/obj/$(1)/fuzz/fuzz_%.o \
         $(patsubst %.c,$(FZ)/obj/$(1)/%.o,$(FZ_SUPPORT_SRC) $(FZ_CORE_SRC) $(fz_$(2)_MAIN))
 	@mkdir -p $$(@D)
