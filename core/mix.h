@@ -1,13 +1,14 @@
 /*
- * mix.h — a 64-bit finalizer (MurmurHash3's fmix64 constants), shared by the consumer's hash
- * tables and the handler's code identities. Pure arithmetic: safe in signal context.
+ * mix.h — a 64-bit finalizer (MurmurHash3's fmix64 constants) for hash tables: the live
+ * consumer's and the handler's code identities (python/src), spwalk record's tables and page
+ * cache (harness). Pure arithmetic: safe in signal context.
  */
-#ifndef SPP_MIX_H
-#define SPP_MIX_H
+#ifndef SPW_MIX_H
+#define SPW_MIX_H
 
 #include <stdint.h>
 
-static inline uint64_t spp_mix64(uint64_t h)
+static inline uint64_t spw_mix64(uint64_t h)
 {
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
@@ -17,4 +18,4 @@ static inline uint64_t spp_mix64(uint64_t h)
     return h;
 }
 
-#endif /* SPP_MIX_H */
+#endif /* SPW_MIX_H */

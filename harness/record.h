@@ -22,10 +22,12 @@
 #define NO_FRAME (UINT32_MAX - 1)
 #define REC_TORN_TRIES 3            /* walks of a thread per tick whose memory moved */
 #define REC_LOG_CAP 65536u          /* loads one walk may make and still be checked */
-#define REC_CHECKS 2                /* fresh re-reads a walk's log must pass */
+#define REC_CHECKS 4                /* fresh re-reads a walk's log must pass */
 
 typedef struct rec_thread {
     uint64_t ident, native, last_tick, other; /* other: samples that found no room */
+    uint64_t runtime; /* the kernel's count of its time on CPU (ns) at its last sample... */
+    int have_runtime; /* ... when known */
     char name[64];
 } rec_thread;
 
@@ -68,7 +70,7 @@ typedef struct rec {
     sw_remote remote;
     pcache pc;
     spw_frame walk[SW_DEPTH];
-    uint32_t key[SW_DEPTH + 1]; /* frame ids of the stack being added */
+    uint32_t key[SW_DEPTH + 2]; /* frame ids of the stack being added (+ <idle>, <truncated>) */
     spw_symbol sym;
 
     /* Hash indexes hold an entry's index + 1 (0: empty), linear probing. */
@@ -87,7 +89,7 @@ typedef struct rec {
 
     uint64_t ticks, ticks_late, ticks_failed, list_errors;
     uint64_t captured, dropped, by_reason[SPW_REASON_COUNT_], truncated, empty, sym_errors;
-    uint64_t other_threads, other_stacks;
+    uint64_t other_threads, other_stacks, idle;
     uint64_t torn, retries;               /* walks whose memory moved under them */
     spw_read_entry log_entries[REC_LOG_CAP];
     spw_read_log log;                     /* the loads of the walk being checked */
@@ -95,6 +97,12 @@ typedef struct rec {
     double t_start, cpu_start, tick_total, tick_max;
     char last_error[sizeof(((sw_err *)0)->msg)];
 } rec;
+
+/* The page cache (page_cache.c): pc_read is an spw_read_fn over it (ctx: the pcache); a
+ * new generation (gen++) empties it; pc_reread reads every page of a walk's log again, in
+ * one system call, as a new generation. */
+int pc_read(void *ctx, uint64_t addr, void *dst, size_t len);
+void pc_reread(pcache *c, const spw_read_log *log);
 
 /* The run so far as one JSON document (one line), `final` when the run has ended. */
 void rec_document(rec *r, sw_buf *b, double rate, int final);

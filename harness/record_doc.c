@@ -24,7 +24,7 @@ static void put_stats(rec *r, sw_buf *b, double rate, int final)
         { "samples_captured", r->captured }, { "samples_dropped", r->dropped },
         { "samples_truncated", r->truncated }, { "samples_empty", r->empty },
         { "symbolize_errors", r->sym_errors }, { "samples_other_threads", r->other_threads },
-        { "samples_other_stacks", r->other_stacks },
+        { "samples_other_stacks", r->other_stacks }, { "samples_idle", r->idle },
     };
     char version[32];
     sw_version_string(r->layout.py_version, version, sizeof version);

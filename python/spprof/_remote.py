@@ -12,6 +12,7 @@ root / CAP_SYS_PTRACE).
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -175,7 +176,37 @@ def record(pid: int, duration: Optional[float] = None, rate: float = 100,
         raise _error(err, rc)
     if last is None:
         raise RuntimeError("spwalk record exited without writing a profile")
-    return Profile.from_dict(json.loads(last), "spwalk's profile")
+    profile = Profile.from_dict(json.loads(last), "spwalk's profile")
+    profile.path_roots = list(dict.fromkeys(profile.path_roots + target_roots(pid)))
+    return profile
+
+
+def target_roots(pid: int) -> List[str]:
+    """Where another process's interpreter finds the standard library and installed packages
+    (its sys.path is in its memory, not readable from here): <prefix>/lib/pythonX.Y*, its
+    site-packages, and for a virtual environment (pyvenv.cfg) the base interpreter's too.
+    spwalk's document gives the working directory; file names are shown short under any of
+    them, as an in-process profile's are under its sys.path. [] when /proc says nothing."""
+    try:
+        exe = os.path.realpath(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        return []
+    prefixes = [os.path.dirname(os.path.dirname(exe))]
+    try:  # a venv: /proc's exe is the base interpreter; argv[0] is the venv's bin/python
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv0 = os.fsdecode(f.read().split(b"\0", 1)[0])
+        if "/" in argv0:
+            where = os.path.join(os.readlink(f"/proc/{pid}/cwd"), argv0)
+            venv = os.path.dirname(os.path.dirname(os.path.abspath(where)))
+            if os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
+                prefixes.insert(0, venv)
+    except OSError:
+        pass
+    roots = []
+    for prefix in prefixes:
+        for lib in sorted(glob.glob(os.path.join(prefix, "lib", "python3.*"))):
+            roots += glob.glob(os.path.join(lib, "site-packages")) + [lib]
+    return roots
 
 
 def _task_file(pid: int, tid: int, name: str) -> Optional[str]:

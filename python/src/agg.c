@@ -140,7 +140,7 @@ int64_t spp_agg_symbol(spp_agg *a, const char *function, const char *file, int32
     size_t lf = strlen(function), lfi = strlen(file);
     uint64_t h = hash_bytes(0xcbf29ce484222325ull, function, lf + 1);
     h = hash_bytes(h, file, lfi + 1);
-    h = spp_mix64(h ^ (uint64_t)(uint32_t)line);
+    h = spw_mix64(h ^ (uint64_t)(uint32_t)line);
     size_t b = (size_t)h & (a->sym_index_cap - 1);
     for (; a->sym_index[b]; b = (b + 1) & (a->sym_index_cap - 1)) {
         sym_rec *s = &a->syms[a->sym_index[b] - 1];
@@ -178,7 +178,7 @@ int64_t spp_agg_symbol(spp_agg *a, const char *function, const char *file, int32
 int spp_agg_add(spp_agg *a, uint32_t thread, const uint32_t *syms, uint32_t n, uint64_t w)
 {
     uint64_t h = hash_bytes(0xcbf29ce484222325ull ^ thread, syms, n * sizeof *syms);
-    h = spp_mix64(h ^ n);
+    h = spw_mix64(h ^ n);
     size_t b = (size_t)h & (a->stack_index_cap - 1);
     for (; a->stack_index[b]; b = (b + 1) & (a->stack_index_cap - 1)) {
         stack_rec *s = &a->stacks[a->stack_index[b] - 1];
@@ -216,7 +216,7 @@ int spp_agg_add(spp_agg *a, uint32_t thread, const uint32_t *syms, uint32_t n, u
 
 static size_t cache_bucket(const spp_agg *a, uint64_t code, uint32_t lasti)
 {
-    return (size_t)spp_mix64(code ^ ((uint64_t)lasti << 48) ^ lasti) & (a->cache_cap - 1);
+    return (size_t)spw_mix64(code ^ ((uint64_t)lasti << 48) ^ lasti) & (a->cache_cap - 1);
 }
 
 spp_cache_entry *spp_agg_cache(spp_agg *a, uint64_t code, uint32_t lasti)

@@ -389,6 +389,20 @@ def test_every_example_in_docs_cli_runs(tmp_path):
                     f"{left_out} did not run: {QEMU_FORK_THREAD}")
 
 
+def test_interval_engine_and_depth_reach_the_session(tmp_path):
+    """-i, --engine sampler and --max-depth, as the session's stats record them."""
+    out = tmp_path / "o.spprof"
+    r = spprof_cmd("run", "-q", "-i", "5", "--engine", "sampler", "--max-depth", "3",
+                   "-o", str(out), THREADS)
+    assert r.returncode == 0, r.stderr
+    p = spprof.Profile.load(out)
+    assert p.interval_ms == 5 and p.stats["timer"] == "sampler" and p.mode == "cpu", p.stats
+    depths = {len(rec.frames) for rec in p.stacks}
+    assert max(depths) == 4, depths  # 3 frames, then <truncated> outermost
+    assert any(rec.frames[-1].function == "<truncated>" for rec in p.stacks if len(rec.frames) == 4)
+    assert p.stats["samples_truncated"] > 0, p.stats
+
+
 def test_wall_mode_shows_waiting_threads(tmp_path):
     waits = os.path.join(PROGRAMS, "waits.py")
     out = tmp_path / "w.spprof"

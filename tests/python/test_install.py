@@ -141,6 +141,30 @@ def test_commands(installed):
         assert r.returncode == 0 and "usage: spprof" in r.stdout, (args, r.stdout, r.stderr)
 
 
+def test_installed_command_profiles_a_threaded_program(installed, tmp_path):
+    """The issue's "done when": the installed `spprof run -o out.html` on a multi-threaded
+    program gives a flame graph whose hottest frames are its hot functions, and .pb.gz."""
+    venv, _, _ = installed
+    (tmp_path / "prog.py").write_text(
+        "import threading\n"
+        "def hot_worker():\n"
+        "    x = 0\n"
+        "    for i in range(3_000_000):\n"
+        "        x += i\n"
+        "ts = [threading.Thread(target=hot_worker) for _ in range(2)]\n"
+        "[t.start() for t in ts]\n"
+        "[t.join() for t in ts]\n")
+    spprof = os.path.join(venv, "bin", "spprof")
+    for out in ("out.html", "out.pb.gz", "out.spprof"):
+        r = run(venv, [spprof, "run", "-q", "-o", out, "prog.py"], cwd=str(tmp_path))
+        assert r.returncode == 0 and (tmp_path / out).stat().st_size > 0, (out, r.stderr)
+    assert "hot_worker" in (tmp_path / "out.html").read_text()
+    code = ("import spprof; p = spprof.Profile.load('out.spprof'); "
+            "print(max(p.functions().items(), key=lambda kv: kv[1])[0])")
+    r = run(venv, [vpython(venv), "-c", code], cwd=str(tmp_path))
+    assert r.returncode == 0 and "hot_worker" in r.stdout, (r.stdout, r.stderr)
+
+
 def test_spwalk_runs_the_bundled_binary(installed):
     venv, _, _ = installed
     r = run(venv, [vpython(venv), "-c", "import spprof._spwalk as s; print(s.BINARY)"])

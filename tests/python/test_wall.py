@@ -48,6 +48,47 @@ def test_sleeping_threads_appear_in_wall_mode_only():
                if t.name.startswith("cpu-sleeper")) <= 3
 
 
+def test_threads_blocked_on_a_lock_or_a_queue_get_their_wall_time():
+    """Waiting on a lock or a queue (not only time.sleep): each thread's samples are its
+    lifetime in ticks within 10 %, most of them <idle> in the waiting function."""
+    import queue
+    lock, q, lived = threading.Lock(), queue.Queue(), {}
+    lock.acquire()
+
+    def timed(name, body):
+        def run():
+            t0 = time.monotonic()
+            body()
+            lived[name] = time.monotonic() - t0
+        return threading.Thread(target=run, name=name)
+
+    def lock_waiter():
+        with lock:
+            pass
+
+    def queue_waiter():
+        q.get()
+
+    spprof.start(interval_ms=10, mode="wall")
+    ts = [timed("lock-waiter", lock_waiter), timed("queue-waiter", queue_waiter)]
+    for t in ts:
+        t.start()
+    time.sleep(1.0)
+    lock.release()
+    q.put(None)
+    for t in ts:
+        t.join()
+    p = spprof.stop()
+    by = {t.name: n for t, n in p.samples_by_thread().items()}
+    for name, fn in (("lock-waiter", "lock_waiter"), ("queue-waiter", "Queue.get")):
+        ticks = lived[name] / 0.01
+        assert 0.9 * ticks - 2 <= by.get(name, 0) <= 1.1 * ticks + 2, (by, lived)
+        idle = sum(r.count for r in p.stacks if r.thread_name == name and r.frames and
+                   r.frames[0].function == "<idle>" and
+                   any(f.function.endswith(fn) for f in r.frames))
+        assert idle >= 0.8 * by[name], (name, idle, by)  # (a late tick can weigh many)
+
+
 def run_threads_named(ts):
     for t in ts:
         t.start()

@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--blocking", action="store_true",
                      help="with --pid: stop the process for each sample (default: read it "
                           "while it runs)")
+    top.add_argument("--nonblocking", action="store_true",
+                     help="with --pid: read it while it runs (the default; py-spy's name)")
     rec = sub.add_parser("record", help="sample another Python process and write its profile",
                          description="sample every thread of another Python process (3.13, "
                          "3.13t, 3.14, 3.14t) from outside, until --duration, Ctrl-C or the "
@@ -76,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                          usage="spprof record --pid PID [options]")
     rec.add_argument("--pid", type=int, required=True, help="the process to sample")
     add_sampling(rec, modes=("wall",), default_mode="wall")
+    rec.add_argument("--nonblocking", action="store_true",
+                     help="read the process while it runs: the default (py-spy's name for it)")
     rec.add_argument("--blocking", action="store_true",
                      help="stop the process for the instant of each sample, for exact stacks "
                           "(default: read it while it runs; a walk whose memory changed under "
@@ -104,13 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
                           "colour is the change of its share of self samples since BEFORE "
                           "(red grew, blue shrank); both are profiles spprof wrote "
                           "(.spprof or .html)")
-    diff.add_argument("before")
-    diff.add_argument("after")
-    diff.add_argument("-o", "--output", metavar="FILE.html", required=True)
-    diff.add_argument("--threads", action="store_true")
-    diff.add_argument("--nolineno", action="store_true")
-    diff.add_argument("--full-filenames", action="store_true")
-    diff.add_argument("-q", "--quiet", action="store_true")
+    diff.add_argument("before", help="the profile to compare against (.spprof or .html)")
+    diff.add_argument("after", help="the profile to draw, coloured by its change")
+    diff.add_argument("-o", "--output", metavar="FILE.html", required=True,
+                      help="the differential flame graph to write")
+    diff.add_argument("--threads", action="store_true",
+                      help="one root per thread (default: the stacks of every thread merged)")
+    diff.add_argument("--nolineno", action="store_true",
+                      help="compare by function, without line numbers")
+    diff.add_argument("--full-filenames", action="store_true",
+                      help="absolute file names (default: short, as the profiles record them)")
+    diff.add_argument("-q", "--quiet", action="store_true",
+                      help="no table of the largest changes, no summary")
     return parser
 
 

@@ -70,7 +70,7 @@ def write_outputs(profile: Profile, out: Output, quiet: bool, children_n: int = 
 def _session_for(args, deliver) -> Session:
     interval = options.interval_ms(args)
     try:
-        mode, _ = _api._check_mode(args.mode, args.engine)
+        mode, _ = _api._check_mode(args.mode or "cpu", args.engine)
     except ValueError as e:
         raise UsageError(str(e)) from None
     keep, most = _keep_drops(args)
@@ -124,12 +124,41 @@ def run(args, top_view=None) -> int:
 
 def top(args) -> int:
     from .top import TopView
+    _pid_options(args)
     if args.pid is not None:
         if args.program or args.module:
             raise UsageError("give a program or --pid, not both")
         return _remote_top(args)
     return run(args, top_view=TopView(options.output(args, args.module or
                                                       (args.program or ["top"])[0])))
+
+
+# What `top --pid` cannot do: a process read from outside is sampled by spwalk record
+# (wall-clock only, its own depth, no drop files, no children of its own). None: not given.
+_NOT_WITH_PID = (("engine", "--engine: a process read from outside is sampled by spwalk"),
+                 ("max_depth", "--max-depth is for a program spprof runs"),
+                 ("keep_drops", "--keep-drops is for a program spprof runs"),
+                 ("max_drops", "--max-drops is for a program spprof runs"))
+
+
+def _pid_options(args) -> None:
+    """top's and record's options that only make sense with --pid, or only without it."""
+    if args.blocking and args.nonblocking:
+        raise UsageError("give --blocking or --nonblocking, not both")
+    if args.pid is None:
+        if args.blocking or args.nonblocking:
+            raise UsageError("--blocking and --nonblocking go with --pid")
+        return
+    if args.command != "top":
+        return
+    if args.mode == "cpu":
+        raise UsageError("--mode cpu: a process read from outside is sampled in wall mode "
+                         "only (give --mode wall, or leave --mode out)")
+    if args.subprocesses:
+        raise UsageError("--subprocesses is for a program spprof runs")
+    for name, why in _NOT_WITH_PID:
+        if getattr(args, name) is not None:
+            raise UsageError(why)
 
 
 def _remote_top(args) -> int:
@@ -147,6 +176,7 @@ def _remote_top(args) -> int:
 def record(args) -> int:
     from .. import _remote
     from .report import Progress
+    _pid_options(args)
     interval = options.interval_ms(args)
     out = options.output(args, f"pid{args.pid}")
     latest = {"captured": 0, "dropped": 0}
@@ -156,7 +186,7 @@ def record(args) -> int:
         latest["dropped"] = p.stats.get("samples_dropped", 0)
 
     progress = None if args.quiet else Progress(
-        lambda: (latest["captured"], latest["dropped"])).start()
+        lambda: (latest["captured"], latest["dropped"]), attached=True).start()
     try:
         profile = _remote.record(args.pid, duration=options.duration(args),
                                  rate=1000 / interval, blocking=args.blocking,

@@ -66,9 +66,13 @@ def add_sampling(p: argparse.ArgumentParser, modes=("cpu", "wall"), default_mode
     g.add_argument("-i", "--interval", type=float, metavar="MS",
                    help="the same as a sampling interval in milliseconds (1..1000); give "
                         "-r or -i, not both")
-    g.add_argument("--mode", choices=list(modes), default=default_mode,
+    # None when not given: `top --pid` is wall mode, a program's session cpu mode
+    g.add_argument("--mode", choices=list(modes), default=None if "cpu" in modes else default_mode,
                    help=f"what a sample measures (default {default_mode}): cpu = time on "
-                        "CPU, wall = elapsed time, waiting included")
+                        "CPU, wall = elapsed time, waiting included" if "cpu" in modes else
+                        "what a sample measures: wall = elapsed time, waiting included (a "
+                        "process read from outside has no CPU-time timer; a sample of a "
+                        "thread that did not run since the last one ends in <idle>)")
     g.add_argument("-d", "--duration", type=float, metavar="S",
                    help="stop sampling after S seconds (the program keeps running)")
     if "cpu" in modes:

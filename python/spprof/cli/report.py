@@ -27,16 +27,19 @@ def _n(x: int, word: str) -> str:
     return f"{x:,} {word}{'' if x == 1 else 's'}"
 
 
-def progress_text(elapsed: float, captured: int, dropped: int) -> str:
-    return (f"spprof: {elapsed:,.0f} s, {_n(captured, 'sample')}, {dropped:,} dropped "
-            f"(Ctrl-C stops the program and writes the profile)")
+def progress_text(elapsed: float, captured: int, dropped: int, attached: bool = False) -> str:
+    what = ("Ctrl-C stops recording and writes the profile; the process runs on" if attached
+            else "Ctrl-C stops the program and writes the profile")
+    return f"spprof: {elapsed:,.0f} s, {_n(captured, 'sample')}, {dropped:,} dropped ({what})"
 
 
 class Progress:
     """A daemon thread printing ``progress_text`` every ``every`` seconds after the first
     second. ``stats`` returns (captured, dropped)."""
 
-    def __init__(self, stats: Callable[[], tuple], stream=None, every: float = 0.5):
+    def __init__(self, stats: Callable[[], tuple], stream=None, every: float = 0.5,
+                 attached: bool = False):
+        self.attached = attached  # another process is recorded (spprof record)
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.every = every if self.tty else 60.0
@@ -58,7 +61,7 @@ class Progress:
                 captured, dropped = self.stats()
             except Exception:  # the session ended meanwhile
                 return
-            line = progress_text(time.monotonic() - self.t0, captured, dropped)
+            line = progress_text(time.monotonic() - self.t0, captured, dropped, self.attached)
             if self.tty:
                 self.stream.write("\r\x1b[K" + line)
             else:
@@ -76,8 +79,10 @@ class Progress:
 
 
 def drops_text(stats: dict) -> str:
-    total = int(stats.get("timer_expirations", 0) or 0)
     dropped = int(stats.get("samples_dropped", 0) or 0)
+    # every sample taken: in-process the timers' expirations; spwalk record has no timer
+    total = int(stats.get("timer_expirations", 0) or 0) or (
+        dropped + int(stats.get("samples_captured", 0) or 0))
     if not dropped:
         return "none dropped"
     reasons = {k: v for k, v in (stats.get("dropped_by_reason") or {}).items() if v}

@@ -1,6 +1,7 @@
 """Runs until a signal: hot_loop forever, after printing "ready".
 
-argv[1] "nondaemon": a non-daemon thread still runs at exit; "blocked": the main thread
+argv[1] "waiter": a thread waits forever beside the main thread; "nondaemon": a non-daemon
+thread still runs at exit; "blocked": the main thread
 blocks SIGTERM and waits forever while another thread runs hot_loop, so only another thread
 can take the signal (and "ready" says whether SIGTERM looks untouched to the program).
 """
@@ -19,6 +20,8 @@ def hot_loop():
 
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode == "waiter":  # a thread that waits for good beside the hot main thread
+        threading.Thread(target=threading.Event().wait, name="waiter", daemon=True).start()
     if mode == "nondaemon":
         threading.Thread(target=lambda: time.sleep(0.5), name="late").start()
     if mode == "blocked":
