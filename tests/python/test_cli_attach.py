@@ -95,16 +95,3 @@ def test_top_watches_a_process(target, tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"spprof top: pid {target.pid}" in r.stderr and "hot_loop (forever.py)" in r.stderr
     assert spprof.Profile.load(out).mode == "wall"
-
-
-@pytest.mark.parametrize("args,message", [
-    (["top", "--pid", "1", "--mode", "cpu"], "wall mode only"),
-    (["top", "--pid", "1", "--engine", "sampler"], "--engine"),
-    (["top", "--pid", "1", "--max-depth", "10"], "--max-depth"),
-    (["top", "--pid", "1", "--subprocesses"], "--subprocesses"),
-    (["top", "--blocking", FOREVER], "go with --pid"),
-    (["record", "--pid", "1", "--blocking", "--nonblocking"], "not both"),
-])
-def test_options_that_do_not_apply_are_usage_errors(args, message):
-    r = spprof_cmd(*args)
-    assert r.returncode == 2 and message in r.stderr, r.stderr
