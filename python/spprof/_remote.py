@@ -252,7 +252,8 @@ def dump(pid: int, nonblocking: bool = False) -> List[Dict[str, object]]:
     """Every Python thread of process ``pid`` now, as ``spwalk dump`` reads it: one dict
     per thread, in the interpreter's order, with ``ident`` (threading.get_ident()),
     ``native_id``, ``name`` (the kernel's, /proc/PID/task/TID/comm), ``state``
-    ("running" when the kernel has it runnable, "idle" otherwise; "unknown" when gone),
+    ("running" when the kernel had it runnable just before the dump, "idle" otherwise;
+    "unknown" when gone),
     ``state_code`` (the letter of /proc/PID/task/TID/stat), ``status`` and ``reason`` of
     the walk (docs/stack-json.md) and ``frames``: [(function, file, line)], innermost
     first, line None when unknown. Raises as record() does."""
@@ -260,11 +261,17 @@ def dump(pid: int, nonblocking: bool = False) -> List[Dict[str, object]]:
     args = [spwalk_path(), "dump", "--pid", str(pid), "--json"]
     if nonblocking:
         args.append("--nonblocking")
+    # The states as they were before the dump: stopping the process (ptrace) wakes a
+    # thread blocked in a system call, which is then runnable for a moment after.
+    try:
+        before = {int(t): _state_letter(pid, int(t)) for t in os.listdir(f"/proc/{pid}/task")}
+    except OSError:
+        before = {}
     doc = _run_dump(args)
 
     def describe(nid):
         comm = _task_file(pid, nid, "comm")
-        letter = _state_letter(pid, nid)
+        letter = before.get(nid) or _state_letter(pid, nid)
         state = "running" if letter == "R" else "unknown" if letter == "?" else "idle"
         return (comm.rstrip("\n") if comm else f"thread {nid}"), state, letter
 

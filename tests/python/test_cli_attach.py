@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -28,10 +29,28 @@ def target():
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
+        # the waiter is on its way into its wait for a moment after "ready" (seen in CI as
+        # running inside Condition.wait): go on once the kernel has it asleep
+        deadline = time.monotonic() + 20
+        while not waiter_asleep(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
         yield proc
     finally:
         proc.kill()
         proc.wait()
+
+
+def waiter_asleep(pid):
+    """Is the target's other thread asleep (state S in /proc/PID/task/TID/stat)?"""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        if int(tid) == pid:
+            continue
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "S"
+        except (OSError, IndexError):
+            return False
+    return False
 
 
 def frames_of(p, thread_pred):
