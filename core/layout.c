@@ -232,6 +232,31 @@ spw_layout_err spw_layout_parse(const void *blob_, size_t len, spw_arch arch, sp
     L.state_compact_bit = (uint8_t)(L.state_kind_shift + 3);
     L.state_ascii_bit = (uint8_t)(L.state_kind_shift + 4);
 
+    /* The thread-name reader's fields. */
+    L.interp_imports_modules = field(&c, G_INTERP, minor >= 14 ? 6 : 5, 8);
+    L.tstate_interp = field(&c, G_THREAD, 3, 8);
+    L.type_size = group_size(&c, G_TYPE);
+    /* PyTypeObject: tp_name, then tp_basicsize (both 8 bytes); the debug offsets name the
+     * first. */
+    L.tp_basicsize = field(&c, G_TYPE, 1, 16) + 8;
+    L.tp_flags = field(&c, G_TYPE, 3, 8);
+    /* PyHeapTypeObject: the PyTypeObject, then its method tables (PyAsyncMethods 4
+     * pointers, PyNumberMethods 36, PyMappingMethods 3, PySequenceMethods 10,
+     * PyBufferProcs 2) and ht_name, ht_slots, ht_qualname: 58 pointers, the same in 3.13
+     * and 3.14, before ht_cached_keys. */
+    L.ht_cached_keys = L.type_size + 58 * 8;
+    L.dict_size = group_size(&c, G_DICT);
+    L.ma_keys = field(&c, G_DICT, 1, 8);
+    L.ma_values = field(&c, G_DICT, 2, 8);
+    L.long_size = group_size(&c, G_LONG);
+    L.long_lv_tag = field(&c, G_LONG, 1, 8);
+    L.long_ob_digit = field(&c, G_LONG, 2, 4);
+    /* PyModuleObject: the object header, then md_dict. */
+    L.module_md_dict = L.object_size;
+    /* MANAGED_DICT_OFFSET: one pointer before the object in free-threaded builds, three
+     * (past the GC header) in the default ones. */
+    L.managed_dict_before = ft ? 8 : 24;
+
     if (c.err) return c.err;
     *out = L;
     return SPW_LAYOUT_OK;

@@ -66,6 +66,17 @@ typedef struct spw_layout {
     uint32_t unicode_size, unicode_state, unicode_length, unicode_ascii_size,
         unicode_compact_size;
     uint8_t state_kind_shift, state_compact_bit, state_ascii_bit;
+
+    /* What the thread-name reader needs (dict.h, thread_names.h): the interpreter's
+     * sys.modules and a thread state's interpreter; PyTypeObject's tp_basicsize and
+     * tp_flags and PyHeapTypeObject's ht_cached_keys; PyDictObject; PyLongObject;
+     * PyModuleObject's md_dict; where an object's managed dict pointer sits before it. */
+    uint32_t interp_imports_modules, tstate_interp;
+    uint32_t type_size, tp_basicsize, tp_flags, ht_cached_keys;
+    uint32_t dict_size, ma_keys, ma_values;
+    uint32_t long_size, long_lv_tag, long_ob_digit;
+    uint32_t module_md_dict;
+    uint32_t managed_dict_before; /* the dict pointer is at object - managed_dict_before */
 } spw_layout;
 
 /* The builds spprof knows by name: synthetic images are made from their real blobs, and the

@@ -58,6 +58,12 @@ spw_sym_err spw_symbolize(const spw_layout *layout, const spw_reader *reader, ui
 spw_sym_err spw_read_unicode(const spw_layout *layout, const spw_reader *reader, uint64_t addr,
                              char *buf, size_t cap, uint8_t *truncated);
 
+/* Is the str object at `addr` the ASCII string s[0,len)? 1 or 0 (0 also when it is not a
+ * compact str: a str key is always one); -SPW_SYM_E_ADDR or -SPW_SYM_E_UNREADABLE when it
+ * cannot be read. Reads its header, and its characters only when the lengths agree. */
+int spw_str_is(const spw_layout *layout, const spw_reader *reader, uint64_t addr,
+               const char *s, size_t len);
+
 /* Line of code unit `lasti` from a location table already in memory. Returns SPW_SYM_OK and
  * sets *line (possibly SPW_LINE_NONE), or SPW_SYM_E_LINETABLE if the table is malformed
  * before reaching lasti. */

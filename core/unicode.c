@@ -55,40 +55,76 @@ static void cut(char *buf, size_t len, size_t cap)
     memcpy(buf + len, SPW_TRUNC_MARK, mark + 1);
 }
 
+/* A compact str's header, judged on one read of both its fields: its length in code
+ * points, its kind (1, 2 or 4 bytes a character), whether it is ASCII, and where its
+ * characters start. */
+typedef struct str_head {
+    uint64_t length, data;
+    uint32_t kind;
+    int ascii;
+} str_head;
+
+static spw_sym_err read_head(const spw_layout *layout, const spw_reader *reader, uint64_t addr,
+                             str_head *h)
+{
+    uint8_t b[SPW_READ_MAX];
+    uint32_t span = layout->unicode_state + 4;
+    if (layout->unicode_length + 8 > span) span = layout->unicode_length + 8;
+    if (span > SPW_READ_MAX) return SPW_SYM_E_STRING;
+    if (!spw_addr_ok(layout->arch, addr, span, 8)) return SPW_SYM_E_ADDR;
+    if (spw_read(reader, addr, b, span)) return SPW_SYM_E_UNREADABLE;
+    const uint32_t state = spw_le32(b + layout->unicode_state);
+    const int64_t length = (int64_t)spw_le64(b + layout->unicode_length);
+    h->kind = (state >> layout->state_kind_shift) & 7;
+    h->ascii = (state >> layout->state_ascii_bit) & 1;
+    if (!((state >> layout->state_compact_bit) & 1)) return SPW_SYM_E_STRING;
+    if (h->kind != 1 && h->kind != 2 && h->kind != 4) return SPW_SYM_E_STRING;
+    if (h->ascii && h->kind != 1) return SPW_SYM_E_STRING;
+    if (length < 0) return SPW_SYM_E_STRING;
+    h->length = (uint64_t)length;
+    h->data = addr + (h->ascii ? layout->unicode_ascii_size : layout->unicode_compact_size);
+    return SPW_SYM_OK;
+}
+
+int spw_str_is(const spw_layout *layout, const spw_reader *reader, uint64_t addr,
+               const char *s, size_t len)
+{
+    uint8_t chunk[SPW_READ_MAX];
+    str_head h;
+    const spw_sym_err err = read_head(layout, reader, addr, &h);
+    if (err == SPW_SYM_E_STRING) return 0;
+    if (err) return -(int)err;
+    /* CPython keeps every all-ASCII str in the ASCII form. */
+    if (!h.ascii || h.length != len) return 0;
+    if (len > SPW_READ_MAX) return 0;
+    if (!spw_addr_ok(layout->arch, h.data, len, 1)) return -(int)SPW_SYM_E_ADDR;
+    if (len && spw_read(reader, h.data, chunk, len)) return -(int)SPW_SYM_E_UNREADABLE;
+    return memcmp(chunk, s, len) == 0;
+}
+
 spw_sym_err spw_read_unicode(const spw_layout *layout, const spw_reader *reader, uint64_t addr,
                              char *buf, size_t cap, uint8_t *truncated)
 {
     uint8_t chunk[SPW_READ_MAX];
     const spw_arch arch = layout->arch;
-    uint32_t span, state, kind;
-    int64_t length;
     uint64_t n, data, done;
     size_t out = 0;
     int ascii, clipped;
+    uint32_t kind;
+    str_head h;
+    spw_sym_err err;
 
     *truncated = 0;
     if (cap > 0) buf[0] = '\0';
     if (cap < sizeof SPW_TRUNC_MARK + 4) return SPW_SYM_E_STRING;
+    if ((err = read_head(layout, reader, addr, &h))) return err;
+    kind = h.kind;
+    ascii = h.ascii;
+    data = h.data;
+    const uint64_t length = h.length;
 
-    /* One read covers both header fields: the object is then judged on a single copy. */
-    span = layout->unicode_state + 4;
-    if (layout->unicode_length + 8 > span) span = layout->unicode_length + 8;
-    if (span > SPW_READ_MAX) return SPW_SYM_E_STRING;
-    if (!spw_addr_ok(arch, addr, span, 8)) return SPW_SYM_E_ADDR;
-    if (spw_read(reader, addr, chunk, span)) return SPW_SYM_E_UNREADABLE;
-    state = spw_le32(chunk + layout->unicode_state);
-    length = (int64_t)spw_le64(chunk + layout->unicode_length);
-
-    kind = (state >> layout->state_kind_shift) & 7;
-    ascii = (state >> layout->state_ascii_bit) & 1;
-    if (!((state >> layout->state_compact_bit) & 1)) return SPW_SYM_E_STRING;
-    if (kind != 1 && kind != 2 && kind != 4) return SPW_SYM_E_STRING;
-    if (ascii && kind != 1) return SPW_SYM_E_STRING;
-    if (length < 0) return SPW_SYM_E_STRING;
-
-    clipped = length > (int64_t)SPW_STRING_MAX_CHARS;
-    n = clipped ? SPW_STRING_MAX_CHARS : (uint64_t)length;
-    data = addr + (ascii ? layout->unicode_ascii_size : layout->unicode_compact_size);
+    clipped = length > SPW_STRING_MAX_CHARS;
+    n = clipped ? SPW_STRING_MAX_CHARS : length;
     if (!spw_addr_ok(arch, data, n * kind, 1)) return SPW_SYM_E_ADDR;
 
     /* SPW_READ_MAX is a multiple of 4, so a chunk never splits a character. */

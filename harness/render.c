@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "spwalk.h"
 
 void sw_version_string(uint64_t hex, char *buf, size_t cap)
@@ -112,22 +113,34 @@ static void render_header(const spw_layout *L, uint32_t n_threads, sw_format fmt
     }
 }
 
-static void render_thread(const spw_snap_thread *t, const spw_walk_result *res, uint32_t index,
-                          sw_format fmt, sw_buf *out)
+static void render_thread(const spw_snap_thread *t, const char *name,
+                          const spw_walk_result *res, uint32_t index, sw_format fmt,
+                          sw_buf *out)
 {
     const char *status = spw_status_name(res->status);
     const char *reason = spw_reason_name(res->reason);
     if (fmt == SW_JSON) {
-        sw_buf_printf(out, "%s\n    {\"thread_id\": %llu, \"native_thread_id\": %llu, "
-                           "\"status\": \"%s\", \"reason\": ",
+        sw_buf_printf(out, "%s\n    {\"thread_id\": %llu, \"native_thread_id\": %llu, ",
                       index ? "," : "", (unsigned long long)t->thread_id,
-                      (unsigned long long)t->native_thread_id, status);
+                      (unsigned long long)t->native_thread_id);
+        if (name) {
+            sw_buf_puts(out, "\"name\": ");
+            sw_json_string(out, name, strlen(name));
+            sw_buf_puts(out, ", ");
+        }
+        sw_buf_printf(out, "\"status\": \"%s\", \"reason\": ", status);
         if (res->reason == SPW_REASON_NONE) sw_buf_puts(out, "null");
         else sw_json_string(out, reason, strlen(reason));
         sw_buf_puts(out, ", \"frames\": [");
     } else {
-        sw_buf_printf(out, "\nThread %llu (native %llu): %s", (unsigned long long)t->thread_id,
-                      (unsigned long long)t->native_thread_id, status);
+        sw_buf_printf(out, "\nThread %llu (native %llu)", (unsigned long long)t->thread_id,
+                      (unsigned long long)t->native_thread_id);
+        if (name) {
+            sw_buf_puts(out, " \"");
+            text_string(out, name);
+            sw_buf_puts(out, "\"");
+        }
+        sw_buf_printf(out, ": %s", status);
         if (res->reason != SPW_REASON_NONE) sw_buf_printf(out, " (%s)", reason);
         sw_buf_printf(out, ", %u frame%s\n", res->n_frames, res->n_frames == 1 ? "" : "s");
     }
@@ -202,6 +215,7 @@ int sw_render(const sw_view *v, sw_format fmt, sw_buf *out, sw_err *e)
     const spw_reader reader = { budget_read, &b };
     const size_t out_start = out->len;
     spw_frame *frames = sw_xmalloc(SW_DEPTH * sizeof *frames);
+    sw_names names = { 0 };
     int rc = 0;
 
     render_header(v->layout, v->n_threads, fmt, out);
@@ -215,7 +229,16 @@ int sw_render(const sw_view *v, sw_format fmt, sw_buf *out, sw_err *e)
         };
         spw_walk_result res;
         spw_walk(&args, &reader, &res);
-        render_thread(&v->threads[i], &res, i, fmt, out);
+        /* Its name, from threading._active of its interpreter (one pass per interpreter
+         * met: almost always one). */
+        uint64_t interp;
+        const char *name = NULL;
+        if (sw_names_interp(v->layout, &reader, v->threads[i].tstate, &interp) == 0) {
+            if (!names.filled || names.interp != interp)
+                sw_names_fill(&names, v->layout, &reader, interp);
+            name = sw_names_get(&names, v->threads[i].thread_id);
+        }
+        render_thread(&v->threads[i], name, &res, i, fmt, out);
         /* A dropped walk still lists the frames it emitted before it stopped: each passed
          * every check, and they show where the chain went wrong. */
         for (uint32_t k = 0; k < res.n_frames && !b.spent; k++) {
@@ -239,5 +262,6 @@ int sw_render(const sw_view *v, sw_format fmt, sw_buf *out, sw_err *e)
     }
     if (rc == 0 && fmt == SW_JSON) sw_buf_puts(out, v->n_threads ? "\n  ]\n}\n" : "]\n}\n");
     free(frames);
+    sw_names_free(&names);
     return rc;
 }
