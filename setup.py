@@ -52,7 +52,8 @@ if not CORE_SRC or missing:
     raise SystemExit(f"spprof: the core sources are incomplete under {HERE}/core "
                      f"(missing {missing or 'core/*.c'}); build from a clone or the sdist")
 # keep_drops writes drop files with the harness's encode/replay/render code (python/ext.mk)
-EXT_HARNESS_SRC = ["harness/render.c", "harness/replay.c", "harness/util.c"]
+EXT_HARNESS_SRC = ["harness/names.c", "harness/render.c", "harness/replay.c",
+                   "harness/util.c"]
 EXT_SRC = (rel_glob("python/src/*.c") + [p for p in CORE_SRC if p not in EXCLUDED]
            + EXT_HARNESS_SRC)
 SPWALK_SRC = rel_glob("harness/*.c") + CORE_SRC

@@ -136,6 +136,9 @@ static uint32_t thread_of(rec *r, const spw_thread_info *ti)
     t->ident = ti->thread_id;
     t->native = ti->native_thread_id;
     t->last_tick = r->ticks;
+    t->interp = ti->interp;
+    t->name_tries = REC_NAME_TRIES;
+    r->names_pending++;
     rec_thread_name(r->pid, t->native, t->name, sizeof t->name);
     r->thread_index[s] = ++r->n_threads;
     return r->n_threads - 1;
@@ -330,6 +333,27 @@ static void sample(rec *r, const spw_reader *rd, const spw_thread_info *ti)
     }
 }
 
+/* Give the threads met lately their threading names, while the tick's view of the target
+ * holds: one pass over threading._active per interpreter (a thread's first ticks may come
+ * before its bootstrap put it there, so it is looked for in REC_NAME_TRIES ticks). */
+static void name_threads(rec *r, const spw_reader *rd)
+{
+    r->names.filled = 0;
+    for (uint32_t i = 0; i < r->n_threads && r->names_pending; i++) {
+        rec_thread *t = &r->threads[i];
+        if (!t->name_tries) continue;
+        if (!r->names.filled || r->names.interp != t->interp)
+            sw_names_fill(&r->names, &r->layout, rd, t->interp);
+        const char *name = sw_names_get(&r->names, t->ident);
+        if (name) {
+            snprintf(t->name, sizeof t->name, "%s", name);
+            t->named = 1;
+            t->name_tries = 1;
+        }
+        if (--t->name_tries == 0) r->names_pending--;
+    }
+}
+
 /* Is the process gone (no /proc entry, or a zombie)? */
 static int target_gone(pid_t pid)
 {
@@ -362,6 +386,7 @@ static int tick(rec *r)
     r->ticks++;
     spw_threads_begin(&it, &r->layout, &rd, r->py.runtime);
     while (spw_threads_next(&it, &ti)) sample(r, &rd, &ti);
+    if (r->names_pending) name_threads(r, &rd);
     if (!r->nonblocking) sw_resume(&st);
     const double dt = rec_now_s() - t0;
     r->tick_total += dt;
@@ -510,6 +535,7 @@ done:
     if (out_fd > STDOUT_FILENO) close(out_fd);
     sw_buf_free(&snap);
     sw_buf_free(&doc);
+    sw_names_free(&r->names);
     free(r);
     /* Unblocked while our handler is still in place: a signal that came late only sets
      * the flag, it does not end the process after the document was written. */

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include "names.h"
 #include "read_log.h"
 #include "spwalk.h"
 
@@ -23,12 +24,16 @@
 #define REC_TORN_TRIES 3            /* walks of a thread per tick whose memory moved */
 #define REC_LOG_CAP 65536u          /* loads one walk may make and still be checked */
 #define REC_CHECKS 4                /* fresh re-reads a walk's log must pass */
+#define REC_NAME_TRIES 16           /* ticks a new thread is looked for in threading._active */
 
 typedef struct rec_thread {
     uint64_t ident, native, last_tick, other; /* other: samples that found no room */
     uint64_t runtime; /* the kernel's count of its time on CPU (ns) at its last sample... */
     int have_runtime; /* ... when known */
-    char name[64];
+    uint64_t interp;  /* its interpreter, where its threading name is looked for */
+    uint8_t name_tries; /* ticks left to find it there; 0: found, or given up */
+    uint8_t named;      /* name is its threading name (else the kernel's) */
+    char name[SPW_NAME_MAX];
 } rec_thread;
 
 typedef struct rec_frame {
@@ -76,6 +81,8 @@ typedef struct rec {
     /* Hash indexes hold an entry's index + 1 (0: empty), linear probing. */
     rec_thread threads[REC_THREADS_MAX + 1]; /* the last may be "<other threads>" */
     uint32_t n_threads, other_thread, thread_index[2 * REC_THREADS_MAX];
+    uint32_t names_pending; /* threads with name_tries left */
+    sw_names names;         /* a pass over threading._active, refilled per tick */
     rec_frame frames[REC_FRAMES_MAX];
     uint32_t n_frames, frame_index[2 * REC_FRAMES_MAX];
     char text[REC_TEXT_MAX];

@@ -63,8 +63,9 @@ void rec_document(rec *r, sw_buf *b, double rate, int final)
     snprintf(link, sizeof link, "/proc/%d/cwd", (int)r->pid);
     ssize_t n = readlink(link, cwd, sizeof cwd - 1);
     cwd[n > 0 ? n : 0] = '\0';
-    for (uint32_t i = 0; i < r->n_threads; i++) /* a name may change while a thread runs */
-        if (r->threads[i].last_tick == r->ticks && !r->exited)
+    /* The kernel's name may change while a thread runs; a threading name is kept. */
+    for (uint32_t i = 0; i < r->n_threads; i++)
+        if (r->threads[i].last_tick == r->ticks && !r->exited && !r->threads[i].named)
             rec_thread_name(r->pid, r->threads[i].native, r->threads[i].name,
                         sizeof r->threads[i].name);
 

@@ -19,7 +19,7 @@ EXT_SRC := $(sort $(wildcard $(EXT_SRC_DIR)/*.c))
 EXT_CORE_SRC := $(filter-out core/synth.c core/synth_core.c core/flavor_blobs.c core/walk_known.c,$(sort $(wildcard core/*.c)))
 # keep_drops writes drop files with the harness's own encode/replay/render code
 # (python/src/drop_file.c), so their expected output is what `spwalk replay` prints.
-EXT_HARNESS_SRC := harness/render.c harness/replay.c harness/util.c
+EXT_HARNESS_SRC := harness/names.c harness/render.c harness/replay.c harness/util.c
 EXT_HDRS := $(wildcard core/*.h $(EXT_SRC_DIR)/*.h) harness/spwalk.h
 EXT_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wshadow -O2 -g -fPIC -fvisibility=hidden \
               -D_GNU_SOURCE -Icore -I$(EXT_SRC_DIR) -Iharness

@@ -232,6 +232,7 @@ def _threads(doc, describe) -> List[Dict[str, object]]:
     for t in doc["threads"]:
         nid = t["native_thread_id"]
         name, state, letter = describe(nid)
+        name = t.get("name", name)  # its threading name, when _active has it
         threads.append({
             "ident": t["thread_id"], "native_id": nid, "name": name,
             "state": state, "state_code": letter,
@@ -251,7 +252,9 @@ def _run_dump(args) -> dict:
 def dump(pid: int, nonblocking: bool = False) -> List[Dict[str, object]]:
     """Every Python thread of process ``pid`` now, as ``spwalk dump`` reads it: one dict
     per thread, in the interpreter's order, with ``ident`` (threading.get_ident()),
-    ``native_id``, ``name`` (the kernel's, /proc/PID/task/TID/comm), ``state``
+    ``native_id``, ``name`` (its ``threading`` name, read from threading._active in
+    the target's memory; the kernel's, /proc/PID/task/TID/comm, for a thread that is not
+    there), ``state``
     ("running" when the kernel had it runnable just before the dump, "idle" otherwise;
     "unknown" when gone),
     ``state_code`` (the letter of /proc/PID/task/TID/stat), ``status`` and ``reason`` of
@@ -280,8 +283,9 @@ def dump(pid: int, nonblocking: bool = False) -> List[Dict[str, object]]:
 
 def dump_core(core, exe=None, lib=None) -> List[Dict[str, object]]:
     """Every Python thread of an ELF core file (gcore's, or a crash's), as ``spwalk dump
-    --core`` reads it: the same dicts as dump(), with ``name`` "thread NID" and ``state``
-    "unknown" (a core keeps neither). ``exe`` / ``lib``: where the interpreter or
+    --core`` reads it: the same dicts as dump(), with ``name`` the ``threading`` name
+    the core's memory holds ("thread NID" when it holds none) and ``state`` "unknown"
+    (a core keeps no scheduler state). ``exe`` / ``lib``: where the interpreter or
     libpython is when the files the core maps have moved. Raises RuntimeError with
     spwalk's message (not a core, no CPython in it, a missing file: pass exe=...)."""
     args = [spwalk_path(), "dump", "--core", os.fspath(core), "--json"]
