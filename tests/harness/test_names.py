@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import PYTHONS, SPWALK, SPWALK_ASAN
+from conftest import PYTHONS, QEMU_PYTHONS, SPWALK, SPWALK_ASAN
 from test_core import SMALL_HEAP, gcore
 
 # Prints {name: [ident, native id]} once every thread is up, then sleeps. "renamed" is
@@ -50,9 +50,14 @@ BINARIES = [pytest.param(SPWALK, id="gcc")] + (
     [pytest.param(SPWALK_ASAN, id="asan")] if SPWALK_ASAN.exists() else [])
 
 
-@pytest.fixture(scope="module", params=PYTHONS, ids=[t for t, _ in PYTHONS])
+# The aarch64 interpreter runs under qemu-user, read from outside through the qemu process.
+EVERY_PYTHON = [pytest.param(p, id=t) for t, p in PYTHONS] + [
+    pytest.param(p, id=t, marks=pytest.mark.arm64) for t, p in QEMU_PYTHONS]
+
+
+@pytest.fixture(scope="module", params=EVERY_PYTHON)
 def target(request):
-    proc = subprocess.Popen([request.param[1], "-c", TARGET], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([request.param, "-c", TARGET], stdout=subprocess.PIPE,
                             text=True, encoding="utf-8", env=dict(os.environ, **SMALL_HEAP))
     try:
         ids = json.loads(proc.stdout.readline())
