@@ -51,6 +51,13 @@ def test_dump_matches_interpreter(spwalk, tag, python, name, tmp_path):
             assert got[tid][0] == want[tid][0], f"thread {tid}: native id"
             assert got[tid][1] == want[tid][1], f"thread {tid}: " + first_difference(
                 want[tid][1], got[tid][1])
+        # Every thread threading knows has its threading name (read from threading._active
+        # in the target's memory), whole: the kernel has python3.13t on 3.13 and 15 bytes
+        # on 3.14.
+        names = {t["thread_id"]: t.get("name") for t in doc["threads"]}
+        for t in oracle["threads"]:
+            if t.get("name") is not None:
+                assert names.get(t["thread_id"]) == t["name"], t["thread_id"]
         for t in doc["threads"]:
             assert (t["status"], t["reason"]) == ("ok", None), t
             for f in t["frames"]:

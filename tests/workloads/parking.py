@@ -57,17 +57,18 @@ def wait_parked(workers, timeout=60.0):
 def _report(path, own_frame):
     me = threading.get_ident()
     natives = {t.ident: t.native_id for t in threading.enumerate()}
+    names = {t.ident: t.name for t in threading.enumerate()}
     threads = []
     for ident, frame in sys._current_frames().items():
         if ident == me:
             continue
         threads.append({"thread_id": ident, "native_thread_id": natives.get(ident),
-                        "frames": describe(frame)})
+                        "name": names.get(ident), "frames": describe(frame)})
     # This thread, as it will be once parked: park() on top of the caller's frame.
     mine = [{"function": park.__code__.co_qualname, "file": park.__code__.co_filename,
              "line": PARK_LINE}] + describe(own_frame)
     threads.append({"thread_id": me, "native_thread_id": threading.get_native_id(),
-                    "frames": mine})
+                    "name": threading.current_thread().name, "frames": mine})
     report = {
         "python": {"version": ".".join(map(str, sys.version_info[:3])),
                    "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED"))},
