@@ -46,6 +46,9 @@ if [ -d tests/harness ]; then
   # x86-64, and the aarch64 python3.13t under qemu is read from outside (test_oracle.py).
   stage corpus-arm64 "$PY313T" -m pytest -q -p no:cacheprovider -m arm64 tests/harness
 fi
+# Every mutant of the campaign still applies to the code it mutates (one edit of a check
+# must bring its entries along; the campaign itself runs after make check, a sample a day).
+[ -f fuzz/mutants.txt ] && stage mutants-list  python3 fuzz/mutants.py --check
 [ -f fuzz/fuzz.mk ] && stage fuzz-regress "${MAKE[@]}" fuzz-regress
 [ -f fuzz/fuzz.mk ] && stage fuzz-regress-arm64 "${MAKE[@]}" fuzz-regress-arm64
 # The extension's tests, once per interpreter `make which-python` lists.

@@ -14,6 +14,7 @@
 #ifndef SPW_SYNTH_H
 #define SPW_SYNTH_H
 
+#include "dict.h"
 #include "layout.h"
 #include "snapshot.h"
 
@@ -116,5 +117,38 @@ int spw_synth_read(void *synth, uint64_t addr, void *dst, size_t len);
 spw_snap_err spw_synth_encode(const spw_synth *s, const spw_snap_thread *threads,
                               uint32_t n_threads, const uint8_t *expected,
                               uint32_t expected_len, uint8_t *out, size_t cap, size_t *size);
+
+/* ---- the objects the thread-name reader follows (synth_objects.c) ---- */
+
+/* An int object holding v, in 30-bit digits. */
+uint64_t spw_synth_int(spw_synth *s, uint64_t v);
+/* A PyDictKeysObject of `kind` (SPW_DICT_GENERAL, _UNICODE, _SPLIT) with n entries
+ * keys[i] -> values[i] (a split table's values stay out of its entries; values may be
+ * NULL), in the smallest table that holds them. */
+uint64_t spw_synth_keys(spw_synth *s, unsigned kind, const uint64_t *keys,
+                        const uint64_t *values, uint32_t n);
+/* PyDictValues holding values[0..n) (capacity n, valid), at `at` (inline in an object,
+ * already allocated) or, at = 0, newly allocated. */
+uint64_t spw_synth_values(spw_synth *s, uint64_t at, const uint64_t *values, uint32_t n);
+/* A dict object over spw_synth_keys(); a split one gets its values. */
+uint64_t spw_synth_dict(spw_synth *s, unsigned kind, const uint64_t *keys,
+                        const uint64_t *values, uint32_t n);
+/* A str-keyed dict: names[i] -> values[i]. */
+#define SPW_SYNTH_ATTRS_MAX 16u
+uint64_t spw_synth_str_dict(spw_synth *s, const char *const *names, const uint64_t *values,
+                            uint32_t n);
+/* An instance of a fresh heap type with a managed dict and inline values (its type's
+ * ht_cached_keys holds the names), attributes names[i] = values[i]: inline, or (in_dict)
+ * in its managed dict with the inline values marked invalid. */
+uint64_t spw_synth_instance(spw_synth *s, const char *const *names, const uint64_t *values,
+                            uint32_t n, int in_dict);
+/* A module object whose md_dict is md_dict. */
+uint64_t spw_synth_module(spw_synth *s, uint64_t md_dict);
+/* sys.modules of the interpreter at `interp` (its imports.modules is set) with a threading
+ * module whose _active maps idents[i] to a Thread whose _name is names[i] (NULL: a Thread
+ * with no _name). Returns the _active dict. */
+#define SPW_SYNTH_THREADS_MAX 64u
+uint64_t spw_synth_threading(spw_synth *s, uint64_t interp, const uint64_t *idents,
+                             const char *const *names, uint32_t n);
 
 #endif /* SPW_SYNTH_H */

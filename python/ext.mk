@@ -16,7 +16,7 @@ EXT_CC ?= gcc
 BUILD ?= build
 EXT_SRC_DIR := python/src
 EXT_SRC := $(sort $(wildcard $(EXT_SRC_DIR)/*.c))
-EXT_CORE_SRC := $(filter-out core/synth.c core/synth_core.c core/flavor_blobs.c core/walk_known.c,$(sort $(wildcard core/*.c)))
+EXT_CORE_SRC := $(filter-out core/synth.c core/synth_core.c core/synth_objects.c core/flavor_blobs.c core/walk_known.c,$(sort $(wildcard core/*.c)))
 # keep_drops writes drop files with the harness's own encode/replay/render code
 # (python/src/drop_file.c), so their expected output is what `spwalk replay` prints.
 EXT_HARNESS_SRC := harness/names.c harness/render.c harness/replay.c harness/util.c
