@@ -301,6 +301,17 @@ static void test_entries_at_the_end_of_user_space(void **state)
     assert_int_equal(spw_dict_keys(&s.layout, &rd, big, 0, &d), SPW_OBJ_E_ADDR);
     spw_synth_poke(&s, big + 24, 0, 8);      /* no entry: nothing to read past the limit */
     assert_int_equal(spw_dict_keys(&s.layout, &rd, big, 0, &d), SPW_OBJ_OK);
+    /* A split table's values header in the last 8 bytes below the limit: no room for a
+     * single value, so a capacity of one is a bad address and none is not. */
+    uint64_t split = spw_synth_keys(&s, SPW_DICT_SPLIT, NULL, NULL, 0);
+    spw_synth_alloc(&s, sizeof arena - ((s.used + 7) & ~(size_t)7) - 8, 8);
+    const uint64_t values = spw_synth_alloc(&s, 8, 8);
+    assert_false(s.oom);
+    assert_true(values == ((uint64_t)1 << 47) - 8);
+    spw_synth_poke(&s, values, 1, 1);
+    assert_int_equal(spw_dict_keys(&s.layout, &rd, split, values, &d), SPW_OBJ_E_ADDR);
+    spw_synth_poke(&s, values, 0, 1);
+    assert_int_equal(spw_dict_keys(&s.layout, &rd, split, values, &d), SPW_OBJ_OK);
     /* The header itself across the limit. */
     assert_int_equal(spw_dict_keys(&s.layout, &rd, ((uint64_t)1 << 47) - 24, 0, &d),
                      SPW_OBJ_E_ADDR);
