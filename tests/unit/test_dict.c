@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "symbolize.h"
+
 static const spw_arch arches[] = { SPW_ARCH_X86_64, SPW_ARCH_AARCH64 };
 
 static void poke(fixture *f, uint64_t addr, uint64_t v, unsigned w)
@@ -130,8 +132,9 @@ static void test_every_kind_flavor_and_arch(void **state)
 static void test_table_sizes(void **state)
 {
     (void)state;
-    /* 1-, 2- and 4-byte indices: 5 entries in 8 slots, 200 in 512, 44000 in 2^16. */
-    static const uint32_t sizes[] = { 0, 5, 6, 200, 44000 };
+    /* 1-, 2- and 4-byte indices, each side of the widths' bounds: 5 entries in 8 slots, 6
+     * in 16, 100 in 2^8, 200 in 2^9, 40000 in 2^16, 44000 in 2^17. */
+    static const uint32_t sizes[] = { 0, 5, 6, 100, 200, 40000, 44000 };
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
         fixture *f = fix_new_cap(SPW_FLAVOR_314T, SPW_ARCH_X86_64, 16u << 20);
         const spw_layout *L = &f->s.layout;
@@ -317,6 +320,35 @@ static void test_entries_at_the_end_of_user_space(void **state)
                      SPW_OBJ_E_ADDR);
 }
 
+static void test_str_data_past_the_end_of_user_space(void **state)
+{
+    (void)state;
+    /* An ASCII str header that ends exactly at the user limit, of 5 characters that would
+     * lie beyond it: compared with a name, a bad address, not a failed read. */
+    static uint8_t arena[1u << 12] __attribute__((aligned(64)));
+    const uint64_t limit = (uint64_t)1 << 47;
+    for (int i = 0; i < SPW_FLAVOR_COUNT_; i++) {
+        spw_synth s;
+        assert_int_equal(spw_synth_init(&s, fix_flavors[i], SPW_ARCH_X86_64,
+                                        limit - sizeof arena, arena, sizeof arena), 0);
+        const spw_layout *L = &s.layout;
+        const uint64_t whole = spw_synth_str(&s, "alpha");
+        spw_synth_alloc(&s, sizeof arena - ((s.used + 7) & ~(size_t)7) - L->unicode_ascii_size,
+                        8);
+        const uint64_t str = spw_synth_alloc(&s, L->unicode_ascii_size, 8);
+        assert_false(s.oom);
+        assert_true(str + L->unicode_ascii_size == limit);
+        const uint8_t *src = spw_synth_ptr(&s, whole, L->unicode_ascii_size);
+        memcpy(spw_synth_ptr(&s, str, L->unicode_ascii_size), src, L->unicode_ascii_size);
+        spw_reader rd = { spw_synth_read, &s };
+        assert_int_equal(spw_str_is(L, &rd, whole, "alpha", 5), 1);
+        assert_int_equal(spw_str_is(L, &rd, whole, "alpho", 5), 0);
+        assert_int_equal(spw_str_is(L, &rd, str, "alpha", 5), -(int)SPW_SYM_E_ADDR);
+        /* The header across the limit. */
+        assert_int_equal(spw_str_is(L, &rd, str + 8, "alpha", 5), -(int)SPW_SYM_E_ADDR);
+    }
+}
+
 /* ---- attributes ---------------------------------------------------------------------- */
 
 static void test_attributes_inline_and_in_dict(void **state)
@@ -450,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_keys_checks),
         cmocka_unit_test(test_keys_addresses),
         cmocka_unit_test(test_entries_at_the_end_of_user_space),
+        cmocka_unit_test(test_str_data_past_the_end_of_user_space),
         cmocka_unit_test(test_attributes_inline_and_in_dict),
         cmocka_unit_test(test_attribute_checks),
         cmocka_unit_test(test_unreadable_at_every_read),
