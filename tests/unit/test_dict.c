@@ -11,19 +11,9 @@
 
 static const spw_arch arches[] = { SPW_ARCH_X86_64, SPW_ARCH_AARCH64 };
 
-static void poke(fixture *f, uint64_t addr, uint64_t v, unsigned w)
-{
-    assert_int_equal(spw_synth_poke(&f->s, addr, v, w), 0);
-}
-static uint64_t peek64(fixture *f, uint64_t addr)
-{
-    const uint8_t *p = spw_synth_ptr(&f->s, addr, 8);
-    assert_non_null(p);
-    return spw_le64(p);
-}
 static uint64_t keys_of(fixture *f, uint64_t dict)
 {
-    return peek64(f, dict + f->s.layout.ma_keys);
+    return fix_peek64(f, dict + f->s.layout.ma_keys);
 }
 
 static void test_ints(void **state)
@@ -51,27 +41,27 @@ static void test_int_checks(void **state)
     uint64_t got, obj = spw_synth_int(&f->s, 5);
     const uint64_t tag = obj + L->long_lv_tag, digit = obj + L->long_ob_digit;
     /* Negative (sign 2): not an ident. */
-    poke(f, tag, (1u << 3) | 2, 8);
+    fix_poke(f, tag, (1u << 3) | 2, 8);
     assert_int_equal(spw_read_int(L, &f->reader, obj, &got), SPW_OBJ_ABSENT);
     /* Sign 3 is no sign; zero with digits, digits without zero. */
-    poke(f, tag, (1u << 3) | 3, 8);
+    fix_poke(f, tag, (1u << 3) | 3, 8);
     assert_int_equal(spw_read_int(L, &f->reader, obj, &got), SPW_OBJ_E_CORRUPT);
-    poke(f, tag, (1u << 3) | 1, 8);
+    fix_poke(f, tag, (1u << 3) | 1, 8);
     assert_int_equal(spw_read_int(L, &f->reader, obj, &got), SPW_OBJ_E_CORRUPT);
-    poke(f, tag, 0, 8);
+    fix_poke(f, tag, 0, 8);
     assert_int_equal(spw_read_int(L, &f->reader, obj, &got), SPW_OBJ_E_CORRUPT);
     /* A digit with bits above the 30. */
-    poke(f, tag, 1u << 3, 8);
-    poke(f, digit, 1u << 30, 4);
+    fix_poke(f, tag, 1u << 3, 8);
+    fix_poke(f, digit, 1u << 30, 4);
     assert_int_equal(spw_read_int(L, &f->reader, obj, &got), SPW_OBJ_E_CORRUPT);
     /* Four digits, or a third above 64 bits: too large. */
     uint64_t big = spw_synth_int(&f->s, UINT64_MAX);
-    poke(f, big + L->long_ob_digit + 8, 1u << 4, 4);
+    fix_poke(f, big + L->long_ob_digit + 8, 1u << 4, 4);
     assert_int_equal(spw_read_int(L, &f->reader, big, &got), SPW_OBJ_ABSENT);
-    poke(f, big + L->long_ob_digit + 8, (1u << 4) - 1, 4);
+    fix_poke(f, big + L->long_ob_digit + 8, (1u << 4) - 1, 4);
     assert_int_equal(spw_read_int(L, &f->reader, big, &got), SPW_OBJ_OK);
     assert_true(got == UINT64_MAX);
-    poke(f, big + L->long_lv_tag, 4u << 3, 8);
+    fix_poke(f, big + L->long_lv_tag, 4u << 3, 8);
     assert_int_equal(spw_read_int(L, &f->reader, big, &got), SPW_OBJ_ABSENT);
     /* Bad pointers: null page, misaligned, kernel. */
     assert_int_equal(spw_read_int(L, &f->reader, 0x100, &got), SPW_OBJ_E_ADDR);
@@ -170,10 +160,10 @@ static void test_deleted_and_foreign_entries(void **state)
         /* Entry 0 deleted (NULL key; a split table: NULL value), entry 1's key not a str. */
         const uint64_t esz = kind == SPW_DICT_GENERAL ? 24 : 16, koff = esz == 24 ? 8 : 0;
         if (kind == SPW_DICT_SPLIT)
-            poke(f, dict.values + 8, 0, 8);
+            fix_poke(f, dict.values + 8, 0, 8);
         else
-            poke(f, dict.entries + koff, 0, 8);
-        poke(f, dict.entries + esz + koff, spw_synth_object(&f->s, f->s.other_type, 128), 8);
+            fix_poke(f, dict.entries + koff, 0, 8);
+        fix_poke(f, dict.entries + esz + koff, spw_synth_object(&f->s, f->s.other_type, 128), 8);
         assert_int_equal(spw_dict_entry(L, &f->reader, &dict, 0, &key, &value, &hash),
                          SPW_OBJ_ABSENT);
         assert_int_equal(spw_dict_find(L, &f->reader, &dict, "alpha", &value), SPW_OBJ_ABSENT);
@@ -181,7 +171,7 @@ static void test_deleted_and_foreign_entries(void **state)
         assert_int_equal(spw_dict_find(L, &f->reader, &dict, "gamma", &value), SPW_OBJ_OK);
         assert_true(value == v[2]);
         /* A key that is no pointer at all. */
-        poke(f, dict.entries + esz + koff, 0x10, 8);
+        fix_poke(f, dict.entries + esz + koff, 0x10, 8);
         assert_int_equal(spw_dict_find(L, &f->reader, &dict, "gamma", &value), SPW_OBJ_E_ADDR);
         fix_free(f);
     }
@@ -218,7 +208,7 @@ static spw_obj_err keys_with(unsigned kind, unsigned at, uint64_t v, unsigned w)
     fixture *f = fix_new(SPW_FLAVOR_314T);
     uint64_t k[3], vals[3];
     uint64_t d = three(f, kind, k, vals), keys = keys_of(f, d);
-    poke(f, keys + at, v, w);
+    fix_poke(f, keys + at, v, w);
     spw_dict dict;
     spw_obj_err err = spw_dict_open(&f->s.layout, &f->reader, d, &dict);
     fix_free(f);
@@ -252,7 +242,7 @@ static void test_keys_addresses(void **state)
     const spw_layout *L = &f->s.layout;
     uint64_t k[3], v[3];
     uint64_t d = three(f, SPW_DICT_SPLIT, k, v), keys = keys_of(f, d);
-    const uint64_t values = peek64(f, d + L->ma_values);
+    const uint64_t values = fix_peek64(f, d + L->ma_values);
     spw_dict dict;
     assert_int_equal(spw_dict_keys(L, &f->reader, 0, 0, &dict), SPW_OBJ_E_ADDR);
     assert_int_equal(spw_dict_keys(L, &f->reader, keys + 4, values, &dict), SPW_OBJ_E_ADDR);
@@ -262,12 +252,12 @@ static void test_keys_addresses(void **state)
     assert_int_equal(spw_dict_keys(L, &f->reader, 0x7ffffffff000ull, 0, &dict),
                      SPW_OBJ_E_UNREADABLE);
     /* A values header that claims more room than was allocated is still in user space. */
-    poke(f, values, 255, 1);
+    fix_poke(f, values, 255, 1);
     assert_int_equal(spw_dict_keys(L, &f->reader, keys, values, &dict), SPW_OBJ_OK);
     assert_int_equal(dict.capacity, 255);
     /* Split entry i beyond the values' capacity is corrupt. */
     uint64_t key, value, hash;
-    poke(f, values, 2, 1);
+    fix_poke(f, values, 2, 1);
     assert_int_equal(spw_dict_keys(L, &f->reader, keys, values, &dict), SPW_OBJ_OK);
     assert_int_equal(spw_dict_entry(L, &f->reader, &dict, 1, &key, &value, &hash), SPW_OBJ_OK);
     assert_int_equal(spw_dict_entry(L, &f->reader, &dict, 2, &key, &value, &hash),
@@ -276,7 +266,7 @@ static void test_keys_addresses(void **state)
     assert_int_equal(spw_dict_open(L, &f->reader, d + 1, &dict), SPW_OBJ_E_ADDR);
     assert_int_equal(spw_dict_open(L, &f->reader, 0xffff800000001000ull, &dict),
                      SPW_OBJ_E_ADDR);
-    poke(f, d + L->ma_keys, 0x20, 8);
+    fix_poke(f, d + L->ma_keys, 0x20, 8);
     assert_int_equal(spw_dict_open(L, &f->reader, d, &dict), SPW_OBJ_E_ADDR);
     fix_free(f);
 }
@@ -384,8 +374,8 @@ static void test_attribute_checks(void **state)
         const char *names[] = { "_name" };
         const uint64_t v[] = { spw_synth_str(&f->s, "worker") };
         uint64_t obj = spw_synth_instance(&f->s, names, v, 1, 0), got;
-        const uint64_t type = peek64(f, obj + L->ob_type);
-        const uint64_t flags = peek64(f, type + L->tp_flags);
+        const uint64_t type = fix_peek64(f, obj + L->ob_type);
+        const uint64_t flags = fix_peek64(f, type + L->tp_flags);
         const uint64_t vals = obj + L->object_size;
         assert_int_equal(spw_object_attr(L, &f->reader, obj, "_name", &got), SPW_OBJ_OK);
         /* Bad objects: null page, below the dict pointer's room, misaligned. */
@@ -395,39 +385,39 @@ static void test_attribute_checks(void **state)
         assert_int_equal(spw_object_attr(L, &f->reader, obj + 2, "_name", &got),
                          SPW_OBJ_E_ADDR);
         /* A type that is no pointer. */
-        poke(f, obj + L->ob_type, 0x18, 8);
+        fix_poke(f, obj + L->ob_type, 0x18, 8);
         assert_int_equal(spw_object_attr(L, &f->reader, obj, "_name", &got), SPW_OBJ_E_ADDR);
-        poke(f, obj + L->ob_type, type, 8);
+        fix_poke(f, obj + L->ob_type, type, 8);
         /* A static type, or one without a managed dict: its attributes are elsewhere. */
-        poke(f, type + L->tp_flags, flags & ~(1ull << 9), 8);
+        fix_poke(f, type + L->tp_flags, flags & ~(1ull << 9), 8);
         assert_int_equal(spw_object_attr(L, &f->reader, obj, "_name", &got), SPW_OBJ_E_CORRUPT);
-        poke(f, type + L->tp_flags, flags & ~(1ull << 4), 8);
+        fix_poke(f, type + L->tp_flags, flags & ~(1ull << 4), 8);
         assert_int_equal(spw_object_attr(L, &f->reader, obj, "_name", &got), SPW_OBJ_E_CORRUPT);
         /* No inline values and no dict: no attribute was ever set. */
-        poke(f, type + L->tp_flags, flags & ~(1ull << 2), 8);
+        fix_poke(f, type + L->tp_flags, flags & ~(1ull << 2), 8);
         assert_int_equal(spw_object_attr(L, &f->reader, obj, "_name", &got), SPW_OBJ_ABSENT);
-        poke(f, type + L->tp_flags, flags, 8);
+        fix_poke(f, type + L->tp_flags, flags, 8);
         /* tp_basicsize: smaller than an object, too large, not a multiple of 8. */
         static const uint64_t sizes[] = { 8, 4104, 0 };
         for (int z = 0; z < 3; z++) {
-            poke(f, type + L->tp_basicsize, sizes[z] ? sizes[z] : L->object_size + 4, 8);
+            fix_poke(f, type + L->tp_basicsize, sizes[z] ? sizes[z] : L->object_size + 4, 8);
             assert_int_equal(spw_object_attr(L, &f->reader, obj, "_name", &got),
                              SPW_OBJ_E_CORRUPT);
         }
-        poke(f, type + L->tp_basicsize, L->object_size, 8);
+        fix_poke(f, type + L->tp_basicsize, L->object_size, 8);
         /* Inline values no longer valid with no dict yet: a torn read. */
-        poke(f, vals + 3, 0, 1);
+        fix_poke(f, vals + 3, 0, 1);
         assert_int_equal(spw_object_attr(L, &f->reader, obj, "_name", &got), SPW_OBJ_E_CORRUPT);
-        poke(f, vals + 3, 1, 1);
+        fix_poke(f, vals + 3, 1, 1);
         /* The cached keys not split: inline values need split keys. */
-        const uint64_t cached = peek64(f, type + L->ht_cached_keys);
-        poke(f, cached + 10, SPW_DICT_UNICODE, 1);
+        const uint64_t cached = fix_peek64(f, type + L->ht_cached_keys);
+        fix_poke(f, cached + 10, SPW_DICT_UNICODE, 1);
         assert_int_equal(spw_object_attr(L, &f->reader, obj, "_name", &got), SPW_OBJ_E_CORRUPT);
-        poke(f, cached + 10, SPW_DICT_SPLIT, 1);
+        fix_poke(f, cached + 10, SPW_DICT_SPLIT, 1);
         /* A dict pointer that is no pointer. */
-        poke(f, obj - L->managed_dict_before, 0x1001, 8);
+        fix_poke(f, obj - L->managed_dict_before, 0x1001, 8);
         assert_int_equal(spw_object_attr(L, &f->reader, obj, "_name", &got), SPW_OBJ_E_ADDR);
-        poke(f, obj - L->managed_dict_before, 0, 8);
+        fix_poke(f, obj - L->managed_dict_before, 0, 8);
         assert_int_equal(spw_object_attr(L, &f->reader, obj, "_name", &got), SPW_OBJ_OK);
         assert_true(got == v[0]);
         fix_free(f);

@@ -27,17 +27,6 @@ static const uint64_t idents[] = { 0x7f12a4c5e740ull, 0x7f12a0bff6c0ull, 1, 0x7f
                                    0 };
 #define N 5u
 
-static void poke(fixture *f, uint64_t addr, uint64_t v, unsigned w)
-{
-    assert_int_equal(spw_synth_poke(&f->s, addr, v, w), 0);
-}
-static uint64_t peek64(fixture *f, uint64_t addr)
-{
-    const uint8_t *p = spw_synth_ptr(&f->s, addr, 8);
-    assert_non_null(p);
-    return spw_le64(p);
-}
-
 /* An interpreter with threading._active holding the N threads above. */
 static uint64_t interp_with_threads(fixture *f)
 {
@@ -123,7 +112,7 @@ static void test_no_threading(void **state)
         const char *mods[] = { "sys", "builtins", "threadingx", "_thread" };
         const uint64_t vals[] = { spw_synth_module(&f->s, 0), spw_synth_module(&f->s, 0),
                                   spw_synth_module(&f->s, 0), spw_synth_module(&f->s, 0) };
-        poke(f, interp + L->interp_imports_modules, spw_synth_str_dict(&f->s, mods, vals, 4),
+        fix_poke(f, interp + L->interp_imports_modules, spw_synth_str_dict(&f->s, mods, vals, 4),
              8);
         assert_int_equal(spw_names_open(L, &f->reader, interp, &active), SPW_OBJ_ABSENT);
         /* A threading module without _active (a stub of that name). */
@@ -132,7 +121,7 @@ static void test_no_threading(void **state)
         const char *mods2[] = { "threading" };
         const uint64_t vals2[] = { spw_synth_module(
             &f->s, spw_synth_str_dict(&f->s, attrs, attr_vals, 1)) };
-        poke(f, interp + L->interp_imports_modules, spw_synth_str_dict(&f->s, mods2, vals2, 1),
+        fix_poke(f, interp + L->interp_imports_modules, spw_synth_str_dict(&f->s, mods2, vals2, 1),
              8);
         assert_int_equal(spw_names_open(L, &f->reader, interp, &active), SPW_OBJ_ABSENT);
         /* threading with an empty _active. */
@@ -155,19 +144,19 @@ static void test_every_link_broken(void **state)
                 fixture *f = fix_new(fix_flavors[i]);
                 const spw_layout *L = &f->s.layout;
                 uint64_t interp = interp_with_threads(f);
-                uint64_t modules = peek64(f, interp + L->interp_imports_modules);
+                uint64_t modules = fix_peek64(f, interp + L->interp_imports_modules);
                 uint64_t threading = lookup(f, modules, "threading");
-                uint64_t md_dict = peek64(f, threading + L->module_md_dict);
+                uint64_t md_dict = fix_peek64(f, threading + L->module_md_dict);
                 spw_dict d;
                 switch (link) {
-                case 0: poke(f, interp + L->interp_imports_modules, bad[b], 8); break;
-                case 1: poke(f, modules + L->ma_keys, bad[b], 8); break;
-                case 2: poke(f, threading + L->module_md_dict, bad[b], 8); break;
-                case 3: poke(f, md_dict + L->ma_keys, bad[b], 8); break;
+                case 0: fix_poke(f, interp + L->interp_imports_modules, bad[b], 8); break;
+                case 1: fix_poke(f, modules + L->ma_keys, bad[b], 8); break;
+                case 2: fix_poke(f, threading + L->module_md_dict, bad[b], 8); break;
+                case 3: fix_poke(f, md_dict + L->ma_keys, bad[b], 8); break;
                 default: /* the value of sys.modules["threading"]: entry 2, (key, value) */
                     assert_int_equal(spw_dict_open(L, &f->reader, modules, &d), SPW_OBJ_OK);
-                    assert_true(peek64(f, d.entries + 2 * 16 + 8) == threading);
-                    poke(f, d.entries + 2 * 16 + 8, bad[b], 8);
+                    assert_true(fix_peek64(f, d.entries + 2 * 16 + 8) == threading);
+                    fix_poke(f, d.entries + 2 * 16 + 8, bad[b], 8);
                     break;
                 }
                 assert_int_equal(spw_names_open(L, &f->reader, interp, &d), SPW_OBJ_E_ADDR);
@@ -194,33 +183,33 @@ static void test_entry_checks(void **state)
         assert_int_equal(spw_dict_entry(L, &f->reader, &active, 0, &key, &thread, &hash),
                          SPW_OBJ_OK);
         /* A negative ident is none threading hands out: absent. */
-        poke(f, key + L->long_lv_tag, (2u << 3) | 2, 8);
+        fix_poke(f, key + L->long_lv_tag, (2u << 3) | 2, 8);
         assert_int_equal(spw_names_entry(L, &f->reader, &active, 0, &ident, name, sizeof name),
                          SPW_OBJ_ABSENT);
-        poke(f, key + L->long_lv_tag, 2u << 3, 8);
+        fix_poke(f, key + L->long_lv_tag, 2u << 3, 8);
         /* A _name that is not a str: absent, the buffer an empty string. */
         uint64_t str;
         assert_int_equal(spw_object_attr(L, &f->reader, thread, "_name", &str), SPW_OBJ_OK);
         const uint64_t slot = thread + L->object_size + 8 + 8; /* values[1]: _name */
-        assert_true(peek64(f, slot) == str);
-        poke(f, slot, spw_synth_object(&f->s, f->s.other_type, 128), 8);
+        assert_true(fix_peek64(f, slot) == str);
+        fix_poke(f, slot, spw_synth_object(&f->s, f->s.other_type, 128), 8);
         assert_int_equal(spw_names_entry(L, &f->reader, &active, 0, &ident, name, sizeof name),
                          SPW_OBJ_ABSENT);
         assert_string_equal(name, "");
         /* A _name that points nowhere. */
-        poke(f, slot, 0x1000, 8);
+        fix_poke(f, slot, 0x1000, 8);
         assert_int_equal(spw_names_entry(L, &f->reader, &active, 0, &ident, name, sizeof name),
                          SPW_OBJ_E_UNREADABLE);
-        poke(f, slot, 0xffff800000000000ull, 8);
+        fix_poke(f, slot, 0xffff800000000000ull, 8);
         assert_int_equal(spw_names_entry(L, &f->reader, &active, 0, &ident, name, sizeof name),
                          SPW_OBJ_E_ADDR);
-        poke(f, slot, str, 8);
+        fix_poke(f, slot, str, 8);
         assert_int_equal(spw_names_entry(L, &f->reader, &active, 0, &ident, name, sizeof name),
                          SPW_OBJ_OK);
         assert_string_equal(name, "MainThread");
         /* A Thread whose type has no managed dict: corrupt. */
-        const uint64_t type = peek64(f, thread + L->ob_type);
-        poke(f, type + L->tp_flags, 0, 8);
+        const uint64_t type = fix_peek64(f, thread + L->ob_type);
+        fix_poke(f, type + L->tp_flags, 0, 8);
         assert_int_equal(spw_names_entry(L, &f->reader, &active, 0, &ident, name, sizeof name),
                          SPW_OBJ_E_CORRUPT);
         fix_free(f);

@@ -109,3 +109,15 @@ int fix_failing_read(void *ctx, uint64_t addr, void *dst, size_t len)
     fr->budget--;
     return spw_synth_read(fr->s, addr, dst, len);
 }
+
+void fix_poke(fixture *f, uint64_t addr, uint64_t v, unsigned width)
+{
+    assert_int_equal(spw_synth_poke(&f->s, addr, v, width), 0);
+}
+
+uint64_t fix_peek64(const fixture *f, uint64_t addr)
+{
+    const uint8_t *p = spw_synth_ptr(&f->s, addr, 8);
+    assert_non_null(p);
+    return spw_le64(p);
+}

@@ -50,6 +50,11 @@ typedef struct fix_failing {
 } fix_failing;
 int fix_failing_read(void *ctx, uint64_t addr, void *dst, size_t len);
 
+/* Store `width` bytes of v at a target address of the image / load 8 bytes from one;
+ * either fails the test if the address is outside the image. */
+void fix_poke(fixture *f, uint64_t addr, uint64_t v, unsigned width);
+uint64_t fix_peek64(const fixture *f, uint64_t addr);
+
 /* Every flavour, for tests that loop over them. */
 extern const spw_flavor fix_flavors[SPW_FLAVOR_COUNT_];
 
