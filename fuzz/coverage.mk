@@ -19,6 +19,7 @@ $(FZ)/obj/cov/%.o: %.c $(FZ_HDRS) $(wildcard tests/unit/support/*.h)
 FZ_COV_CORE_OBJS := $(patsubst %.c,$(FZ)/obj/cov/%.o,$(FZ_CORE_SRC))
 
 $(FZ_COV)/fuzz_walk: $(FZ)/obj/cov/fuzz/walk_oracle.o
+$(FZ_COV)/fuzz_names: $(FZ)/obj/cov/fuzz/names_oracle.o
 $(FZ_COV)/fuzz_%: $(FZ)/obj/cov/fuzz/fuzz_%.o $(FZ)/obj/cov/fuzz/replay_main.o \
         $(patsubst %.c,$(FZ)/obj/cov/%.o,$(FZ_SUPPORT_SRC)) $(FZ_COV_CORE_OBJS)
 	@mkdir -p $(@D)

@@ -20,7 +20,7 @@
 #                  FUZZ_SELFTEST_SECONDS (60); AFL++'s time is reported
 #   fuzz-build     just build every binary
 #   fuzz-seeds     regenerate the generated seed files (layout blobs, synthetic snapshots,
-#                  thread-list recipes)
+#                  thread-list and thread-name recipes, synthetic cores)
 #   fuzz-merge     minimize corpus/<target>/ with its scratch corpus (libFuzzer -merge=1)
 #   coverage       line/branch coverage of core/ from unit tests + corpora -> docs/coverage.md
 #
@@ -100,8 +100,9 @@ $(FZ)/obj/$(1)/%.o: %.c $(FZ_HDRS) fuzz/nocov.txt
 	$$(call fz_say,CC,$(1),$$<)
 	$(FZ_Q)$(fz_$(2)_ENV) $(fz_$(2)_CC) $(FZ_CPPFLAGS) $(FZ_WARN) $(fz_$(2)_CFLAGS) $(3) -c $$< -o $$@
 
-# fuzz_walk's oracle is a file of its own
+# fuzz_walk's and fuzz_names' oracles are files of their own
 $(FZ)/$(1)/fuzz_walk: $(FZ)/obj/$(1)/fuzz/walk_oracle.o
+$(FZ)/$(1)/fuzz_names: $(FZ)/obj/$(1)/fuzz/names_oracle.o
 $(FZ)/$(1)/fuzz_%: $(FZ)/obj/$(1)/fuzz/fuzz_%.o \
         $(patsubst %.c,$(FZ)/obj/$(1)/%.o,$(FZ_SUPPORT_SRC) $(FZ_CORE_SRC) $(fz_$(2)_MAIN))
 	@mkdir -p $$(@D)

@@ -11,6 +11,12 @@
  *   corpus/threads/<name>                    fuzz_threads recipes: interpreters and thread
  *                                            lists, cycles in both lists (short, long, after
  *                                            a long tail), bad links, lowered limits
+ *   corpus/names/<name>                      fuzz_names recipes: threading._active with one
+ *                                            thread, several (non-ASCII, long, empty, no
+ *                                            name), no sys.modules / threading / _active,
+ *                                            a narrow buffer, corruptions, faults of known
+ *                                            effect, re-tablings (2- and 4-byte indices,
+ *                                            Py_EMPTY_KEYS)
  *   corpus/core_file/synth-<shape>-<arch>    ELF cores (core/synth_core.h): segments in and
  *                                            out of order, adjacent, partly in the file,
  *                                            threads, NT_AUXV, NT_FILE; an empty one
@@ -86,7 +92,7 @@ static void build(spw_synth *s, spw_flavor fl, spw_snap_thread th[4])
 
 /* ---- fuzz_threads recipes, written field by field as fuzz/provider.h reads them ---- */
 typedef struct recipe {
-    uint8_t b[256];
+    uint8_t b[1024];
     size_t n;
 } recipe;
 
@@ -210,6 +216,197 @@ static void threads_seeds(void)
     put_file("threads", "bad-runtime", r.b, r.n, NULL, 0);
 }
 
+/* ---- fuzz_names recipes, in the order fuzz/fuzz_names.c reads them ---- */
+
+/* Head: flavour, place, shape (0 threading._active, 1 no sys.modules, 2 no threading, 3 no
+ * _active), name buffer (0: SPW_NAME_MAX, else 8..256), thread count. */
+static void n_head(recipe *r, unsigned flavor, unsigned place, unsigned shape, unsigned cap,
+                   unsigned n)
+{
+    r->n = 0;
+    r_u8(r, (uint8_t)flavor);
+    r_u8(r, (uint8_t)place);
+    r_u8(r, shape ? (uint8_t)(231 + shape) : 0);
+    r_u8(r, cap ? 200 : 0);
+    if (cap) r_range(r, cap, 8, 256);
+    r_range(r, n, 0, SPW_SYNTH_THREADS_MAX);
+}
+/* A thread's ident: a pthread_t-like one (0x7f40...), or v (16 or 64 bits). */
+static void n_tid(recipe *r) { r_u8(r, 0); }
+static void n_ident(recipe *r, uint64_t v)
+{
+    r_u8(r, v <= 0xffff ? 1 : 2);
+    for (int i = 0; i < (v <= 0xffff ? 2 : 8); i++) r_u8(r, (uint8_t)(v >> (8 * i)));
+}
+/* One code point, by its class: ASCII, Latin-1, BMP, astral. */
+static void n_cp(recipe *r, uint32_t c)
+{
+    if (c < 0x80) { r_u8(r, 0); r_u8(r, (uint8_t)(c - 1)); }
+    else if (c < 0x100) { r_u8(r, 1); r_u8(r, (uint8_t)(c - 0x80)); }
+    else if (c < 0x10000) { r_u8(r, 2); r_u8(r, (uint8_t)(c - 0x100)); r_u8(r, (uint8_t)((c - 0x100) >> 8)); }
+    else { r_u8(r, 3); r_range(r, c, 0x10000, 0x10000 + 0xfffff); }
+}
+static void n_ascii(recipe *r, const char *name)
+{
+    r_u8(r, 0);
+    r_range(r, strlen(name), 0, 40);
+    for (const char *c = name; *c; c++) r_u8(r, (uint8_t)(*c - 1));
+}
+static void n_mixed(recipe *r, const uint32_t *cps, unsigned n)
+{
+    r_u8(r, 2);
+    r_range(r, n, 1, 32);
+    for (unsigned i = 0; i < n; i++) n_cp(r, cps[i]);
+}
+static void n_long(recipe *r, unsigned n, const uint32_t *pat, unsigned p)
+{
+    r_u8(r, 3);
+    r_range(r, n, 101, SPW_SYNTH_STR_MAX);
+    r_range(r, p, 1, 8);
+    for (unsigned i = 0; i < p; i++) n_cp(r, pat[i]);
+}
+static void n_empty(recipe *r) { r_u8(r, 4); }
+static void n_nameless(recipe *r) { r_u8(r, 5); }
+/* The change list: its length, then each op (0 a bad link, 1 a NULL or borrowed link,
+ * 2 keys header, 3 values header, 4 type, 5 int, 6 str, 7 raw poke, 8 bad interpreter, 9
+ * cut image or hole, 10 a fault of known effect, 11 a re-tabling) and its fields, as
+ * fuzz_names.c's corrupt() reads them. */
+static void n_ops(recipe *r, unsigned n) { r_range(r, n, 0, 8); }
+
+static const uint32_t mixed[] = { 0xe9, 0x6a21, 0x5757, 0x1f600, 'x' };
+
+/* 3.14t on arm64: six threads, the third and sixth with their attributes in a dict. */
+static void several(recipe *r)
+{
+    static const uint32_t abc[] = { 'a', 'b', 'c' }, kanji[] = { 0x540d, 0x524d },
+                          emoji[] = { 0x1f9f5, '-' };
+    n_head(r, 3, 1, 0, 0, 6);
+    n_tid(r);
+    n_ascii(r, "worker-1");
+    n_ident(r, 0);
+    n_mixed(r, mixed, 5);
+    n_ident(r, UINT64_MAX);
+    n_long(r, 200, abc, 3);        /* 200 bytes: fits */
+    n_tid(r);
+    n_long(r, 150, kanji, 2);      /* 450 bytes: cut */
+    n_ident(r, 42);
+    n_long(r, 110, emoji, 2);      /* astral, kind 4, 275 bytes: cut */
+    n_tid(r);
+    n_empty(r);
+}
+
+static void names_seeds(void)
+{
+    recipe r;
+    static const uint32_t surrogate[] = { 'a', 0xd800, 0xdfff, 'z' };
+
+    n_head(&r, 1, 0, 0, 0, 1); /* 3.13t, one thread */
+    n_tid(&r);
+    n_ascii(&r, "MainThread");
+    n_ops(&r, 0);
+    put_file("names", "one-thread", r.b, r.n, NULL, 0);
+
+    /* 3.14t on arm64: six threads, the third and sixth with their attributes in a dict */
+    several(&r);
+    n_ops(&r, 0);
+    put_file("names", "several-unicode-long", r.b, r.n, NULL, 0);
+
+    /* Faults of known effect (op 10: the Thread, the fault, its fields) and re-tablings
+     * (op 11: one of the 11 keys pointers, sys.modules' first, then md_dict's, _active's,
+     * each Thread's ht_cached_keys and managed dict's; the table size) on that image. N2
+     * still holds, with the faulted entry's answer predicted. */
+    const struct { const char *name; unsigned ops, n, f[6], hi[6]; } exact[] = {
+        /* Thread 1 (inline): its values' capacity 1, below _name's index -> corrupt */
+        { "fault-inline-capacity", 1, 5, { 10, 1, 2, 0, 1 }, { 11, 5, 7, 255, 3 } },
+        /* Thread 2 (in its dict): entry 1's key misaligned -> invalid pointer */
+        { "fault-dict-key", 1, 4, { 10, 2, 6, 1 }, { 11, 5, 7, 255 } },
+        /* Thread 0 (inline): its _name str's pointer misaligned -> invalid pointer */
+        { "fault-name-value", 1, 4, { 10, 0, 6, 0 }, { 11, 5, 7, 255 } },
+        /* Thread 2's ident, 2^64 - 1: a third digit of 16 + 3 -> absent */
+        { "fault-ident-top", 1, 5, { 10, 2, 7, 2, 3 }, { 11, 5, 7, 2, 255 } },
+        /* one of each other fault: Thread 0 (inline) or 2 (in its dict) */
+        { "fault-not-heap-type", 1, 4, { 10, 0, 0, 1 }, { 11, 5, 7, 255 } },
+        { "fault-dict-not-managed", 1, 4, { 10, 2, 0, 0 }, { 11, 5, 7, 255 } },
+        { "fault-no-inline-values", 1, 3, { 10, 0, 1 }, { 11, 5, 7 } },
+        { "fault-values-invalid", 1, 4, { 10, 0, 2, 1 }, { 11, 5, 7, 255 } },
+        { "fault-basicsize-misaligned", 1, 4, { 10, 0, 3, 0 }, { 11, 5, 7, 3 } },
+        { "fault-basicsize-huge", 1, 4, { 10, 0, 3, 3 }, { 11, 5, 7, 3 } },
+        { "fault-target-deleted", 1, 3, { 10, 0, 4 }, { 11, 5, 7 } },
+        { "fault-name-deleted", 1, 3, { 10, 2, 5 }, { 11, 5, 7 } },
+        { "fault-ident-negative", 1, 4, { 10, 0, 7, 0 }, { 11, 5, 7, 2 } },
+        /* _active into 2^16 slots (4-byte indices), Thread 2's dict into 2^8 (2-byte) */
+        { "retable-4-and-2-byte", 2, 6, { 11, 2, 4, 11, 6, 2 }, { 11, 10, 4, 11, 10, 4 } },
+    };
+    for (size_t k = 0; k < sizeof exact / sizeof exact[0]; k++) {
+        several(&r);
+        n_ops(&r, exact[k].ops);
+        for (unsigned i = 0; i < exact[k].n; i++) r_range(&r, exact[k].f[i], 0, exact[k].hi[i]);
+        put_file("names", exact[k].name, r.b, r.n, NULL, 0);
+    }
+    n_head(&r, 0, 0, 0, 0, 0); /* no Thread: _active as Py_EMPTY_KEYS (log2 0, entries at +33) */
+    n_ops(&r, 1);
+    r_range(&r, 11, 0, 11);
+    r_range(&r, 2, 0, 2);
+    r_range(&r, 0, 0, 4);
+    put_file("names", "retable-empty-active", r.b, r.n, NULL, 0);
+
+    n_head(&r, 2, 0, 0, 0, 3); /* 3.14: a Thread with no _name between two */
+    n_tid(&r);
+    n_ascii(&r, "Thread-1 (run)");
+    n_tid(&r);
+    n_nameless(&r);
+    n_tid(&r);
+    n_mixed(&r, surrogate, 4); /* lone surrogates: U+FFFD */
+    n_ops(&r, 0);
+    put_file("names", "nameless-and-surrogates", r.b, r.n, NULL, 0);
+
+    n_head(&r, 0, 4, 0, 12, 2); /* 3.13 just above the null page, a 12-byte buffer */
+    n_tid(&r);
+    n_ascii(&r, "ThreadPoolExecutor-0_0");
+    n_tid(&r);
+    n_mixed(&r, mixed, 5);
+    n_ops(&r, 0);
+    put_file("names", "narrow-buffer", r.b, r.n, NULL, 0);
+
+    /* Corruptions of one-thread's image. The numbers are fuzz_names.c's: its links and
+     * objects in the order map_graph() finds them (SPW_FUZZ_VERBOSE=1 lists them; 31 links,
+     * 4 keys, 1 values, 1 type, 2 ints, 10 strs here), then fz_bad_address()'s cases. */
+    const struct { const char *name; unsigned what, fields[5], his[5], n; } bad[] = {
+        /* link 18, _active's ma_keys: misaligned by 3 -> invalid pointer */
+        { "bad-active-keys", 0, { 18, 2, 2 }, { 30, 12, 7 }, 3 },
+        /* keys 2, _active's: nentries = 6, past two thirds of 8 slots -> corrupt */
+        { "nentries-past-usable", 2, { 2, 3, 0, 1 }, { 3, 4, 3, 4 }, 4 },
+        /* int 0, _active's key: lv_tag of two digits, negative -> absent */
+        { "negative-ident", 5, { 0, 1, 2, 2, 0 }, { 1, 255, 5, 3, 255 }, 5 },
+        /* type 0, the Thread's: tp_flags without Py_TPFLAGS_MANAGED_DICT -> corrupt */
+        { "no-managed-dict", 4, { 1, 1, 1 }, { 255, 255, 2 }, 3 },
+        /* a kernel address as the interpreter -> invalid pointer */
+        { "bad-interp", 8, { 5, 0x10, 0 }, { 12, 255, 255 }, 3 },
+        /* the image ends inside sys.modules' entry for threading (offset 0x35698) -> unreadable */
+        { "cut-in-sys-modules", 9, { 0x35698 + 4, 0 }, { 0x356b0, 255 }, 2 },
+        /* a one-byte hole in the Thread's inline values[0] (at 0x35088) -> unreadable */
+        { "hole-in-thread", 9, { 0x35088, 1, 0 }, { 0x356b0, 255, 4095 }, 3 },
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        n_head(&r, 1, 0, 0, 0, 1);
+        n_tid(&r);
+        n_ascii(&r, "MainThread");
+        n_ops(&r, 1);
+        r_range(&r, bad[k].what, 0, 11);
+        for (unsigned i = 0; i < bad[k].n; i++) r_range(&r, bad[k].fields[i], 0, bad[k].his[i]);
+        put_file("names", bad[k].name, r.b, r.n, NULL, 0);
+    }
+
+    for (unsigned shape = 1; shape <= 3; shape++) {
+        static const char *const what[] = { "", "no-sys-modules", "no-threading", "no-active" };
+        n_head(&r, shape, 3, shape, 0, 1); /* at the x86-64 user limit */
+        n_tid(&r);
+        n_ascii(&r, "MainThread");
+        n_ops(&r, 0);
+        put_file("names", what[shape], r.b, r.n, NULL, 0);
+    }
+}
+
 static void core_seeds(void)
 {
     static uint8_t a[96], b[48], c[32];
@@ -306,6 +503,7 @@ int main(int argc, char **argv)
         put_file("walk_snapshot", name, out, len, NULL, 0);
     }
     threads_seeds();
+    names_seeds();
     core_seeds();
     free(arena);
     free(out);

@@ -51,10 +51,12 @@ TARGETS = {
     "core/layout.c": ["layout", "walk_snapshot"],
     "core/linetable.c": ["symbolize", "walk_snapshot"],
     "core/symbolize.c": ["symbolize", "walk_snapshot"],
-    "core/unicode.c": ["symbolize", "walk_snapshot"],
+    "core/unicode.c": ["symbolize", "walk_snapshot", "names"],
     "core/snapshot.c": ["snapshot_decode", "walk_snapshot"],
     "core/image.c": ["snapshot_decode", "walk_snapshot"],
     "core/threads.c": ["threads"],
+    "core/dict.c": ["names"],
+    "core/thread_names.c": ["names"],
     "core/elfcore.c": ["core_file"],
 }
 STAGES = ("unit", "corpus", "regress", "fuzz")
