@@ -78,8 +78,12 @@ static uint64_t bad_ptr(gen *g, uint64_t near)
     static const fz_reach reach = { 64, 128, 64 };
     uint64_t a;
     if (fz_bad_address(fp, s, near, &reach, &a)) return a;
-    const uint64_t objs[] = { g->runtime, some_interp(g, fz_u8(fp)), some_ts(g, fz_u16(fp)),
-                              s->none, s->code_type }; /* wrong objects */
+    /* Draws in their own statements: the order of an initializer's (or a call's
+     * arguments') evaluation is unspecified, and gcc and clang would decode the same
+     * input differently. */
+    const uint64_t in = some_interp(g, fz_u8(fp));
+    const uint64_t ts = some_ts(g, fz_u16(fp));
+    const uint64_t objs[] = { g->runtime, in, ts, s->none, s->code_type }; /* wrong objects */
     return objs[fz_pick(fp, sizeof objs / sizeof objs[0])];
 }
 
@@ -201,7 +205,8 @@ static void corrupt(gen *g)
         case 9: { /* a raw poke anywhere in the image */
             static const unsigned widths[] = { 1, 2, 4, 8 };
             uint64_t at = s->base + fz_range(fp, 0, s->used ? s->used - 1 : 0);
-            spw_synth_poke(s, at, fz_u64(fp), widths[fz_pick(fp, 4)]);
+            const uint64_t v = fz_u64(fp);
+            spw_synth_poke(s, at, v, widths[fz_pick(fp, 4)]);
             break;
         }
         case 10: /* a thread being born or an odd id: returned as it is */

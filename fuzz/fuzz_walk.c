@@ -256,7 +256,11 @@ static void corrupt(gen *g)
             }
             case 2: if (L->has_tlbc) spw_synth_poke(s, c->addr + L->co_tlbc, bad_ptr(g, c->tlbc ? c->tlbc : c->addr), 8); break;
             case 3: if (c->tlbc) spw_synth_poke(s, c->tlbc, fz_bool(fp) ? fz_range(fp, 0, 8) : fz_u64(fp), 8); break;
-            case 4: if (c->tlbc) spw_synth_poke(s, c->tlbc + 8 * fz_range(fp, 1, c->n_copies), bad_ptr(g, c->addr), 8); break;
+            case 4: if (c->tlbc) { /* two draws: sequenced, for one decoding on every compiler */
+                        const uint64_t slot = c->tlbc + 8 * fz_range(fp, 1, c->n_copies);
+                        spw_synth_poke(s, slot, bad_ptr(g, c->addr), 8);
+                    }
+                    break;
             default: if (L->has_tlbc && g->n_codes > 1) /* share another code's array */
                          spw_synth_poke(s, c->addr + L->co_tlbc, g->codes[fz_pick(fp, g->n_codes)].tlbc, 8);
                      break;

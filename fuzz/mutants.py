@@ -45,7 +45,7 @@ JOBS = "-j2"  # the machines are small and shared: never more
 # Fuzz targets that reach each core file's code (stage `regress` and `fuzz`). A mutant can
 # name its own with `targets:`. Targets missing from the tree are dropped.
 TARGETS = {
-    "core/spw.h": ["walk", "walk_snapshot", "threads", "symbolize"],
+    "core/spw.h": ["walk", "walk_snapshot", "threads", "symbolize", "names"],
     "core/walk_body.h": ["walk", "walk_snapshot"],
     "core/walk.c": ["walk", "walk_snapshot"],
     "core/layout.c": ["layout", "walk_snapshot"],
