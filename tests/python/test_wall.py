@@ -199,7 +199,10 @@ def test_idle_ticks_are_held_then_published_whole():
         assert 0.9 * ticks - 3 <= by.get(name, 0) <= 1.1 * ticks + 3, (name, by, lived)
     ours = sum(n for t, n in p.samples_by_thread().items() if t.name.startswith(("napper", "waiter")))
     assert ours >= 25 * 80, by
-    assert st["records"] <= 0.2 * st["samples_captured"], st
+    # One record a tick would make the ratio 1; holding makes it about 0.08 here, and a
+    # loaded machine raised it to 0.24 once (a fresh-clone CI run): 0.5 keeps the two apart.
+    assert st["records"] <= 0.5 * st["samples_captured"], (
+        st["records"], st["samples_captured"], {k: v for k, v in st.items() if "tick" in k})
 
 
 def test_mode_and_engine_errors():
