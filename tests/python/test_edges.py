@@ -117,7 +117,15 @@ def test_short_threads_are_counted_in_expectation(monkeypatch, timer_name, inter
     (body, body_cpu), (workers, workers_cpu), st = short_threads(200, cpu_s, interval_ms)
     assert abs(workers - workers_cpu) <= max(35, 0.35 * workers_cpu), (workers, workers_cpu, st)
     if timer_name == "perf_event":
-        assert abs(body - body_cpu) <= max(35, 0.35 * body_cpu), (body, body_cpu, st)
+        # perf's samples land where the time was spent, in body, but for what a thread ran
+        # before the consumer armed it: that is counted at its end, as <unsampled>. Here
+        # that is a sample or two; a loaded machine arms late (once a fresh-clone CI run
+        # armed one thread after it had ended, and half of body's time was <unsampled>).
+        late = st["samples_unsampled"]
+        diag = {k: st[k] for k in ("samples_unsampled", "arm_failures", "posix_fallbacks",
+                                   "threads_armed", "samples_captured")}
+        assert abs(body + late - body_cpu) <= max(35, 0.35 * body_cpu), (body, body_cpu, diag)
+        assert body >= 0.5 * body_cpu - 10, (body, body_cpu, diag)
 
 
 # ---- 3. file descriptors -------------------------------------------------------------------
