@@ -121,10 +121,15 @@ def test_short_threads_are_counted_in_expectation(monkeypatch, timer_name, inter
         # before the consumer armed it: that is counted at its end, as <unsampled>. Here
         # that is a sample or two; a loaded machine arms late (once a fresh-clone CI run
         # armed one thread after it had ended, and half of body's time was <unsampled>).
+        # <unsampled> also holds the late time of the thread's start and end outside body
+        # (a CI run on 3.13: body 109, <unsampled> 39, for body's 104), so body alone is
+        # bounded above and body with <unsampled> below; the workers' total is held to their CPU above.
         late = st["samples_unsampled"]
         diag = {k: st[k] for k in ("samples_unsampled", "arm_failures", "posix_fallbacks",
                                    "threads_armed", "samples_captured")}
-        assert abs(body + late - body_cpu) <= max(35, 0.35 * body_cpu), (body, body_cpu, diag)
+        slack = max(35, 0.35 * body_cpu)
+        assert body <= body_cpu + slack, (body, body_cpu, diag)
+        assert body + late >= body_cpu - slack, (body, body_cpu, diag)
         assert body >= 0.5 * body_cpu - 10, (body, body_cpu, diag)
 
 
