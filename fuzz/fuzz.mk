@@ -21,7 +21,8 @@
 #   fuzz-build     just build every binary
 #   fuzz-seeds     regenerate the generated seed files (layout blobs, synthetic snapshots,
 #                  thread-list and thread-name recipes, synthetic cores)
-#   fuzz-merge     minimize corpus/<target>/ with its scratch corpus (libFuzzer -merge=1)
+#   fuzz-merge     minimize corpus/<target>/ with its scratch corpus (libFuzzer -merge=1);
+#                  MERGE=a,b those targets only
 #   coverage       line/branch coverage of core/ from unit tests + corpora -> docs/coverage.md
 #
 # One fuzzer process runs at a time: the machines this runs on are small and shared.
@@ -191,21 +192,29 @@ $(FZ)/gen_seeds: fuzz/gen_seeds.c $(FZ_CORE_SRC) $(FZ_HDRS)
 	$(call fz_say,LINK,tools,$@)
 	$(FZ_Q)$(FZ_CC) $(FZ_CPPFLAGS) $(FZ_WARN) $(FZ_OPT) $(FZ_SAN) fuzz/gen_seeds.c $(FZ_CORE_SRC) -o $@
 
+# Named seeds are rewritten in place; the hash-named copies an earlier merge made of the
+# same bytes go (fuzz/corpus.sh says which files are which).
 fuzz-seeds: $(FZ)/gen_seeds
 	$(FZ)/gen_seeds corpus
+	fuzz/corpus.sh dedupe $(patsubst %,corpus/%,$(FZ_TARGETS))
 
 # Fold what the last `make fuzz` found into the committed seeds, keeping only inputs that
 # add edge coverage (-use_counters=0: hit-count buckets would keep hundreds of near
-# duplicates). Files above 64 KiB are left out: those are the real captures, which stay in
-# corpus/snapshots/ (replayed anyway) rather than being copied. Review before committing.
-fuzz-merge: $(FZ_LF_BINS)
-	@for t in $(FZ_TARGETS); do \
-	    mkdir -p corpus/$$t $(FZ)/merge/$$t; rm -rf $(FZ)/merge/$$t/*; \
+# duplicates). Named files stay as they are; the hash-named ones are replaced
+# (fuzz/corpus.sh fold). MERGE=a,b folds those targets only. Review before committing.
+comma := ,
+FZ_MERGE := $(if $(MERGE),$(subst $(comma), ,$(MERGE)),$(FZ_TARGETS))
+fuzz-merge: $(patsubst %,$(FZ)/lf/fuzz_%,$(filter $(FZ_TARGETS),$(FZ_MERGE)))
+	@for t in $(FZ_MERGE); do \
+	    case " $(FZ_TARGETS) " in *" $$t "*) ;; \
+	    *) echo "fuzz-merge: no target $$t (targets: $(FZ_TARGETS))" >&2; exit 2;; esac; \
+	done
+	@for t in $(FZ_MERGE); do \
+	    rm -rf $(FZ)/merge/$$t; mkdir -p corpus/$$t $(FZ)/merge/$$t; \
 	    $(FZ)/lf/fuzz_$$t -merge=1 -use_counters=0 $(FZ)/merge/$$t corpus/$$t \
 	        $$(ls -d $(FZ)/work/*/$$t/corpus $(FZ)/work/afl/$$t/out/default/queue 2>/dev/null) \
 	        > $(FZ)/merge/$$t.log 2>&1 || { tail $(FZ)/merge/$$t.log; exit 1; }; \
-	    find $(FZ)/merge/$$t -type f -size +64k -delete; \
-	    rm -f corpus/$$t/*; cp $(FZ)/merge/$$t/* corpus/$$t/; \
+	    fuzz/corpus.sh fold $(FZ)/merge/$$t corpus/$$t; \
 	    echo "  merge  $$t: $$(ls corpus/$$t | wc -l) files, $$(du -sk corpus/$$t | cut -f1) KiB"; \
 	done
 
