@@ -25,24 +25,23 @@ def test_sleeping_threads_appear_in_wall_mode_only():
         time.sleep(1.0)
 
     spprof.start(interval_ms=10, mode="wall")
-    ts = [threading.Thread(target=sleeper, name=f"sleeper-{i}") for i in range(3)]
-    run_threads_named(ts)
+    lives = Lives()
+    lives.run([lives.thread(f"sleeper-{i}", sleeper) for i in range(3)])
     p = spprof.stop()
     assert p.mode == "wall" and p.stats["timer"] == "sampler" and p.stats["mode"] == "wall"
-    by = {t.name: n for t, n in p.samples_by_thread().items()}
+    by = lives.check(p, 0.01)  # 1 s at 10 ms: 100 ticks, +-10 %
     for i in range(3):
         n = by.get(f"sleeper-{i}", 0)
-        assert 90 <= n <= 110, by  # 1 s at 10 ms: 100 ticks, +-10 %
         leaves = _leaf_names(p, f"sleeper-{i}")
-        idle = sum(c for k, c in leaves.items() if k[0] == "<idle>" and k[1].endswith("sleeper"))
+        # (a tick before the thread's first frame is a lone <idle>: k[-1], not k[1])
+        idle = sum(c for k, c in leaves.items() if k[0] == "<idle>" and k[-1].endswith("sleeper"))
         assert idle >= 0.9 * n, leaves  # waiting, not running, in sleeper()
     # idle samples can be left out
     v = p.view(idle=False)
     assert v.total <= p.total_samples - 250
     # the same threads under CPU sampling: next to nothing
     spprof.start(interval_ms=10)
-    ts = [threading.Thread(target=sleeper, name=f"cpu-sleeper-{i}") for i in range(3)]
-    run_threads_named(ts)
+    Lives().run([threading.Thread(target=sleeper, name=f"cpu-sleeper-{i}") for i in range(3)])
     q = spprof.stop()
     assert sum(n for t, n in q.samples_by_thread().items()
                if t.name.startswith("cpu-sleeper")) <= 3
@@ -52,15 +51,8 @@ def test_threads_blocked_on_a_lock_or_a_queue_get_their_wall_time():
     """Waiting on a lock or a queue (not only time.sleep): each thread's samples are its
     lifetime in ticks within 10 %, most of them <idle> in the waiting function."""
     import queue
-    lock, q, lived = threading.Lock(), queue.Queue(), {}
+    lock, q, lives = threading.Lock(), queue.Queue(), Lives()
     lock.acquire()
-
-    def timed(name, body):
-        def run():
-            t0 = time.monotonic()
-            body()
-            lived[name] = time.monotonic() - t0
-        return threading.Thread(target=run, name=name)
 
     def lock_waiter():
         with lock:
@@ -70,52 +62,69 @@ def test_threads_blocked_on_a_lock_or_a_queue_get_their_wall_time():
         q.get()
 
     spprof.start(interval_ms=10, mode="wall")
-    ts = [timed("lock-waiter", lock_waiter), timed("queue-waiter", queue_waiter)]
-    for t in ts:
-        t.start()
+    ts = [lives.thread("lock-waiter", lock_waiter), lives.thread("queue-waiter", queue_waiter)]
+    lives.start(ts)
     time.sleep(1.0)
     lock.release()
     q.put(None)
-    for t in ts:
-        t.join()
+    lives.join(ts)
     p = spprof.stop()
-    by = {t.name: n for t, n in p.samples_by_thread().items()}
+    by = lives.check(p, 0.01)
     for name, fn in (("lock-waiter", "lock_waiter"), ("queue-waiter", "Queue.get")):
-        ticks = lived[name] / 0.01
-        assert 0.9 * ticks - 2 <= by.get(name, 0) <= 1.1 * ticks + 2, (by, lived)
         idle = sum(r.count for r in p.stacks if r.thread_name == name and r.frames and
                    r.frames[0].function == "<idle>" and
                    any(f.function.endswith(fn) for f in r.frames))
         assert idle >= 0.8 * by[name], (name, idle, by)  # (a late tick can weigh many)
 
 
-def run_threads_named(ts):
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+class Lives:
+    """Each thread's life measured twice: inside its target, which it is sampled for at the
+    least, and from start() to the return of join(), which it is sampled within at the most
+    (it is armed at birth and sampled up to its end: on a loaded machine its start and end
+    can take many ticks outside the target). A wall profile holds the thread to both."""
+
+    def __init__(self):
+        self.inner, self.outer = {}, {}
+
+    def thread(self, name, body):
+        def run():
+            t0 = time.monotonic()
+            body()
+            self.inner[name] = time.monotonic() - t0
+        return threading.Thread(target=run, name=name)
+
+    def start(self, ts):
+        for t in ts:
+            self.outer[t.name] = -time.monotonic()
+            t.start()
+
+    def join(self, ts):
+        for t in ts:
+            t.join()
+            self.outer[t.name] += time.monotonic()
+
+    def run(self, ts):
+        self.start(ts)
+        self.join(ts)
+
+    def check(self, p, interval_s, within=0.1, ticks=3):
+        """Each thread's samples: its life in ticks, within `within` and `ticks` more."""
+        by = {t.name: n for t, n in p.samples_by_thread().items()}
+        for name in self.outer:
+            lo = (1 - within) * self.inner[name] / interval_s - ticks
+            hi = (1 + within) * self.outer[name] / interval_s + ticks
+            assert lo <= by.get(name, 0) <= hi, (name, by.get(name), lo, hi, by)
+        return by
 
 
 def test_wall_mode_counts_busy_threads_by_elapsed_time():
-    lived = {}
-
-    def make(i):
-        def body():
-            t0 = time.monotonic()
-            spin(0.3)
-            lived[threading.current_thread().name] = time.monotonic() - t0
-        return body
-
     spprof.start(interval_ms=5, mode="wall")
-    ts = [threading.Thread(target=make(i), name=f"busy-{i}") for i in range(2)]
-    run_threads_named(ts)
+    lives = Lives()
+    lives.run([lives.thread(f"busy-{i}", lambda: spin(0.3)) for i in range(2)])
     p = spprof.stop()
     st = p.stats
     assert st["samples_captured"] + st["samples_dropped"] == st["timer_expirations"]
-    by = {t.name: n for t, n in p.samples_by_thread().items()}
-    for name, seconds in lived.items():  # one sample per 5 ms of the thread's life
-        ticks = seconds / 0.005
-        assert 0.8 * ticks - 3 <= by.get(name, 0) <= 1.2 * ticks + 3, (by, lived)
+    lives.check(p, 0.005, within=0.2)  # one sample per 5 ms of the thread's life
 
 
 def test_sampler_engine_in_cpu_mode_weighs_by_cpu_time():
@@ -164,15 +173,7 @@ def test_idle_ticks_are_held_then_published_whole():
     (python/src/sampler.c): when the thread runs again, after 250 ms, when its slot is
     disarmed because the thread ended, and at stop(). None may be lost: each thread's
     samples are its lifetime in ticks. And the consumer gets a few records, not one a tick."""
-    stop = threading.Event()
-    lived = {}
-
-    def timed(body):
-        def run():
-            t0 = time.monotonic()
-            body()
-            lived[threading.current_thread().name] = time.monotonic() - t0
-        return run
+    stop, lives = threading.Event(), Lives()
 
     def napper():  # idle past the hold, runs, then idle shorter than the hold and ends
         time.sleep(0.6)
@@ -180,29 +181,30 @@ def test_idle_ticks_are_held_then_published_whole():
         time.sleep(0.2)
 
     spprof.start(interval_ms=10, mode="wall")
-    ts = [threading.Thread(target=timed(napper), name=f"napper-{i}") for i in range(5)]
-    ts += [threading.Thread(target=timed(stop.wait), name=f"waiter-{i}") for i in range(20)]
-    for t in ts:
-        t.start()
-    for t in ts[:5]:
-        t.join()
+    ts = [lives.thread(f"napper-{i}", napper) for i in range(5)]
+    ts += [lives.thread(f"waiter-{i}", stop.wait) for i in range(20)]
+    lives.start(ts)
+    lives.join(ts[:5])
     time.sleep(0.3)
     stop.set()  # the waiters end as the session does: their last ticks go out at disarm...
-    for t in ts[5:]:
-        t.join()
+    lives.join(ts[5:])
     time.sleep(0.1)
     p = spprof.stop()  # ... or at the sampler's exit
     st = p.stats
-    by = {t.name: n for t, n in p.samples_by_thread().items()}
-    for name, seconds in lived.items():
-        ticks = seconds / 0.01
-        assert 0.9 * ticks - 3 <= by.get(name, 0) <= 1.1 * ticks + 3, (name, by, lived)
-    ours = sum(n for t, n in p.samples_by_thread().items() if t.name.startswith(("napper", "waiter")))
-    assert ours >= 25 * 80, by
-    # One record a tick would make the ratio 1; holding makes it about 0.08 here, and a
-    # loaded machine raised it to 0.24 once (a fresh-clone CI run): 0.5 keeps the two apart.
-    assert st["records"] <= 0.5 * st["samples_captured"], (
-        st["records"], st["samples_captured"], {k: v for k, v in st.items() if "tick" in k})
+    lives.check(p, 0.01)
+    # A tick the thread ran in is walked: one record each, more of them on a loaded machine
+    # (the nappers' 50 ms of CPU then take longer). The held ticks go out as one record per
+    # 250 ms of them, plus one when the thread runs again, at disarm and at stop. With no
+    # late tick each walked record weighs one tick, so the held records are counted exactly;
+    # one record a tick would make them as many as the reused ticks.
+    reused = st["samples_reused"]
+    assert reused >= 25 * 40, st  # idle ticks enough to tell holding from one record each
+    held = st["records"] - (st["samples_captured"] - reused)
+    figures = (st["records"], st["samples_captured"], reused,
+               {k: v for k, v in st.items() if "tick" in k})
+    if st["sampler_ticks_late"] == 0:
+        assert held <= reused / 25 + 3 * (len(ts) + 1), figures
+    assert st["records"] <= 0.5 * st["samples_captured"], figures
 
 
 def test_mode_and_engine_errors():
