@@ -354,6 +354,18 @@ static void name_threads(rec *r, const spw_reader *rd)
     }
 }
 
+/* A thread can be renamed (Thread.name = ...): every REC_RENAME_S each thread gets one
+ * more try, so the profile has the last name it had while recorded. */
+static void rename_threads(rec *r, double now)
+{
+    r->names_at = now;
+    for (uint32_t i = 0; i < r->n_threads; i++) {
+        if (r->threads[i].name_tries) continue;
+        r->threads[i].name_tries = 1;
+        r->names_pending++;
+    }
+}
+
 /* Is the process gone (no /proc entry, or a zombie)? */
 static int target_gone(pid_t pid)
 {
@@ -386,6 +398,7 @@ static int tick(rec *r)
     r->ticks++;
     spw_threads_begin(&it, &r->layout, &rd, r->py.runtime);
     while (spw_threads_next(&it, &ti)) sample(r, &rd, &ti);
+    if (t0 - r->names_at >= REC_RENAME_S) rename_threads(r, t0);
     if (r->names_pending) name_threads(r, &rd);
     if (!r->nonblocking) sw_resume(&st);
     const double dt = rec_now_s() - t0;
@@ -515,7 +528,7 @@ int sw_record(const sw_record_opts *o, sw_err *e)
     r->remote.pid = o->pid;
     r->pc.remote = &r->remote;
     r->other_thread = UINT32_MAX;
-    r->t_start = rec_now_s();
+    r->t_start = r->names_at = rec_now_s();
     r->cpu_start = rec_cpu_s();
     if (record_loop(r, o, out_fd, e)) goto done;
     rec_document(r, &doc, o->rate_hz, 1);

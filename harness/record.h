@@ -25,6 +25,7 @@
 #define REC_LOG_CAP 65536u          /* loads one walk may make and still be checked */
 #define REC_CHECKS 4                /* fresh re-reads a walk's log must pass */
 #define REC_NAME_TRIES 16           /* ticks a new thread is looked for in threading._active */
+#define REC_RENAME_S 1.0            /* every thread is looked for again this often (renames) */
 
 typedef struct rec_thread {
     uint64_t ident, native, last_tick, other; /* other: samples that found no room */
@@ -82,6 +83,7 @@ typedef struct rec {
     rec_thread threads[REC_THREADS_MAX + 1]; /* the last may be "<other threads>" */
     uint32_t n_threads, other_thread, thread_index[2 * REC_THREADS_MAX];
     uint32_t names_pending; /* threads with name_tries left */
+    double names_at;        /* when every thread was last given a try again */
     sw_names names;         /* a pass over threading._active, refilled per tick */
     rec_frame frames[REC_FRAMES_MAX];
     uint32_t n_frames, frame_index[2 * REC_FRAMES_MAX];

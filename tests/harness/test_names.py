@@ -6,6 +6,7 @@ named the thread.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -127,3 +128,53 @@ def test_core_names_every_thread(target, tmp_path):
     finally:
         core.unlink()
     assert_named(names_of(doc["threads"]), ids)
+
+
+# A thread renamed while it is recorded, when SIGUSR1 comes.
+RENAMED = r"""
+import json, signal, threading, time
+up = threading.Event()
+def park():
+    up.set()
+    while True:
+        time.sleep(0.05)
+t = threading.Thread(target=park, name="before-rename", daemon=True)
+t.start()
+up.wait()
+signal.signal(signal.SIGUSR1, lambda *a: setattr(t, "name", "after-rename"))
+print(json.dumps([t.ident, t.native_id]), flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.parametrize("python", [pytest.param(p, id=t) for t, p in PYTHONS])
+def test_record_follows_a_rename(python):
+    """record looks every thread up again once a second (harness/record.c, REC_RENAME_S):
+    the profile so far (--every) names the thread as it is named then."""
+    proc = subprocess.Popen([python, "-c", RENAMED], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, **SMALL_HEAP))
+    rec = None
+    try:
+        key = tuple(json.loads(proc.stdout.readline()))
+        rec = subprocess.Popen([str(SPWALK), "record", "--pid", str(proc.pid), "--rate", "50",
+                                "--every", "0.2", "--duration", "20", "-o", "-"],
+                               stdout=subprocess.PIPE, text=True, encoding="utf-8")
+        seen = []
+        for line in rec.stdout:
+            name = {(i, n): name for i, n, name, _ in json.loads(line)["threads"]}.get(key)
+            seen.append(name)
+            if name == "before-rename" and seen.count(name) == 3:
+                proc.send_signal(signal.SIGUSR1)
+            if name == "after-rename" or len(seen) == 50:
+                break
+        # named at once, then renamed within the second (and a tick) after the signal
+        assert seen[0] == "before-rename" and seen[-1] == "after-rename", seen
+        sent = 2  # the third document
+        assert seen.index("after-rename") <= sent + 1 / 0.2 + 2, seen
+    finally:
+        if rec:
+            rec.kill()
+            rec.wait()
+        proc.kill()
+        proc.wait()
