@@ -134,6 +134,7 @@ static void slot_arm(int tid, uint64_t tstate, uint64_t ident, int initial)
     const uint64_t base = (!initial && cpu0 <= SPP_BIRTH_NS ? 0 : cpu0) - phase;
     s->cpu_base = base;
     s->periods = 0;
+    s->set_cpu = cpu0;
     s->user_sigs = 0;
     s->perf_first = 0;
     s->seq = 0;
@@ -397,9 +398,12 @@ uint32_t spp_scan(int initial)
 /* ---- POSIX timers that fell silent ----------------------------------------------------------
  * Under competing load the kernel sometimes stops expiring a thread's POSIX CPU timer for the
  * rest of the thread's life. Each round, a timer whose thread has run SPP_STALL_NS (plus two
- * intervals) of CPU past what its samples account for is set again; the next sample's weight
- * carries the time it missed. A thread that is not running does not advance its clock, so it
- * is never taken for a silent timer. A clock read is a system call (about 0.5 us), so a round
+ * intervals) of CPU past what its samples account for, and as much since the timer was last
+ * set, is set again; the next sample's weight carries the time it missed. (Measured from the
+ * samples alone, a thread that runs less than an interval of CPU a round had its timer set
+ * again every round, each time pushing its expiry back: it was never sampled again.) A
+ * thread that is not running does not advance its clock, so it is never taken for a silent
+ * timer. A clock read is a system call (about 0.5 us), so a round
  * reads at most SPP_WATCH_MAX of them, in turn: with thousands of POSIX timers each is
  * checked every few hundred milliseconds. */
 #define SPP_WATCH_MAX 64u
@@ -413,10 +417,13 @@ static void posix_timers_watch(void)
         spp_slot *s = &spp_slots[spp_slots_active(cursor)];
         if (!s->has_timer) continue;
         const uint64_t cpu = spp_clock_ns(spp_thread_cpu_clock(s->tid));
-        const uint64_t accounted = s->cpu_base + __atomic_load_n(&s->periods, __ATOMIC_RELAXED) * iv;
-        if ((int64_t)(cpu - accounted) > (int64_t)(SPP_STALL_NS + 2 * iv) &&
-            spp_timer_restart(s, iv) == 0)
+        uint64_t since = s->cpu_base + __atomic_load_n(&s->periods, __ATOMIC_RELAXED) * iv;
+        if ((int64_t)(s->set_cpu - since) > 0) since = s->set_cpu; /* (modular: base < 0) */
+        if ((int64_t)(cpu - since) > (int64_t)(SPP_STALL_NS + 2 * iv) &&
+            spp_timer_restart(s, iv) == 0) {
+            s->set_cpu = cpu;
             spp_g.timer_rearms++;
+        }
     }
 }
 

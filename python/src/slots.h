@@ -55,6 +55,7 @@ typedef struct spp_slot {
     uint32_t idle_ticks;   /* wall mode: reused ticks not yet published (sampler.c) */
     uint64_t idle_ts;      /* the first of them */
     /* consumer-private */
+    uint64_t set_cpu;      /* the thread's CPU clock when its POSIX timer was last set */
     uint32_t seen_gen;
     uint32_t agg_thread;
     uint32_t *last_syms;   /* the symbols of the slot's last stack (for SPP_REC_REPEAT) */

@@ -64,7 +64,7 @@ def test_eight_threads_each_sampled_for_its_cpu_time(timer, interval_ms, cpu):
         got = by_thread.get(ident, 0) * interval_ms / 1000
         assert abs(got - used) <= 0.10 * used, (i, got, used, p.stats)
         inner = {f.function for r in p.stacks if r.thread_id == ident for f in r.frames}
-        assert f"worker_{i}" in inner, (i, inner)
+        assert f"worker_{i}" in inner, (i, inner, p.stats)
         others = {f"worker_{j}" for j in range(8) if j != i}
         assert not (inner & others), (i, inner)
 
@@ -118,6 +118,40 @@ def test_silent_posix_timer_is_set_again_and_its_time_counted(monkeypatch, silen
     assert abs(got - used) <= 0.10 * used, (got, used, p.stats)
     if silence:
         assert p.stats["timer_rearms"] >= 1, p.stats
+
+
+def test_a_timer_set_again_is_left_to_fire_on_a_thread_that_runs_slowly(monkeypatch):
+    """A thread that runs less CPU between two of the consumer's rounds (20 ms) than one
+    interval (what each of 10 busy threads on 2 cores gets) must be sampled again once its
+    silent timer was set again. Setting it again every round while the samples had not
+    caught up pushed its expiry back each time, and the thread went unsampled for the rest
+    of its life, all its time <unsampled> (seen with 8 busy threads beside 2 CPU hogs)."""
+    monkeypatch.setenv("SPPROF_TIMER", "posix_cpu_timer")
+    out = {}
+
+    def worker():
+        used = spin(0.03)
+        _native._test_silence_timer()
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:  # about 4 ms of CPU every 20 ms
+            used += spin(0.002)
+            time.sleep(0.008)
+        out["w"] = (threading.get_ident(), used)
+
+    spprof.start(interval_ms=10)
+    run_threads([worker])
+    p = spprof.stop()
+    check_identities(p.stats)
+    ident, used = out["w"]
+    mine = [r for r in p.stacks if r.thread_id == ident]
+    stacks = sum(r.count for r in mine if any(f.function == "spin" for f in r.frames))
+    unsampled = sum(r.count for r in mine if r.frames and r.frames[0].function == "<unsampled>")
+    intervals = used / 0.01
+    assert abs(stacks + unsampled - intervals) <= 0.1 * intervals + 2, (stacks, unsampled, used)
+    # silent from 3 intervals in; found 45 ms of CPU later (SPP_STALL_NS + 2 intervals), set
+    # again once, then sampled: about 25 of the 33 intervals have their stack
+    assert stacks >= 0.5 * intervals, (stacks, unsampled, used, p.stats)
+    assert 1 <= p.stats["timer_rearms"] <= 3, p.stats
 
 
 def test_threads_started_while_profiling_are_sampled_from_their_start(timer):
