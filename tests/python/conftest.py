@@ -1,5 +1,6 @@
 """Shared helpers for the spprof extension tests (run by `make python-test PYTHON=...`)."""
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -12,6 +13,13 @@ PYDIR = os.path.join(ROOT, "python")
 
 import spprof  # noqa: E402  (no silent fallback: a broken extension fails every test)
 from spprof import _native  # noqa: E402
+
+# A suite started in the background by a non-interactive shell (`cmd &`) inherits SIGINT
+# ignored, and so would every program it runs, which Ctrl-C then leaves running (as it does
+# `python script.py` so started): the Ctrl-C tests need it delivered. A handler, unlike an
+# ignore, is reset to the default by exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 FREE_THREADED = bool(getattr(sys, "_is_gil_enabled", None)) and not sys._is_gil_enabled()
 
