@@ -92,6 +92,20 @@ def test_threads_existing_at_start_are_sampled(timer):
         assert abs(by_thread.get(ident, 0) / 1000 - used) <= 0.10 * used, (i, by_thread, out)
 
 
+def _profile_one(body, interval_ms):
+    """One thread runs body(), which returns the CPU it used: (profile, its ident, CPU)."""
+    out = {}
+
+    def worker():
+        out["w"] = (threading.get_ident(), body())
+
+    spprof.start(interval_ms=interval_ms)
+    run_threads([worker])
+    p = spprof.stop()
+    check_identities(p.stats)
+    return (p, *out["w"])
+
+
 @pytest.mark.parametrize("silence", [False, True])
 def test_silent_posix_timer_is_set_again_and_its_time_counted(monkeypatch, silence):
     """Under competing load the kernel sometimes stops expiring a thread's POSIX CPU timer
@@ -100,20 +114,14 @@ def test_silent_posix_timer_is_set_again_and_its_time_counted(monkeypatch, silen
     samples account for), set it again, and the next sample's weight must carry the time
     missed, so samples x interval stays the thread's CPU time."""
     monkeypatch.setenv("SPPROF_TIMER", "posix_cpu_timer")
-    out = {}
 
     def worker():
         used = spin(0.1)
         if silence:
             _native._test_silence_timer()
-        used += spin(0.15)
-        out["w"] = (threading.get_ident(), used)
+        return used + spin(0.15)
 
-    spprof.start(interval_ms=1)
-    run_threads([worker])
-    p = spprof.stop()
-    check_identities(p.stats)
-    ident, used = out["w"]
+    p, ident, used = _profile_one(worker, interval_ms=1)
     got = p.samples_by_thread().get(ident, 0) / 1000
     assert abs(got - used) <= 0.10 * used, (got, used, p.stats)
     if silence:
@@ -127,7 +135,6 @@ def test_a_timer_set_again_is_left_to_fire_on_a_thread_that_runs_slowly(monkeypa
     caught up pushed its expiry back each time, and the thread went unsampled for the rest
     of its life, all its time <unsampled> (seen with 8 busy threads beside 2 CPU hogs)."""
     monkeypatch.setenv("SPPROF_TIMER", "posix_cpu_timer")
-    out = {}
 
     def worker():
         used = spin(0.03)
@@ -136,13 +143,9 @@ def test_a_timer_set_again_is_left_to_fire_on_a_thread_that_runs_slowly(monkeypa
         while time.monotonic() < end:  # about 4 ms of CPU every 20 ms
             used += spin(0.002)
             time.sleep(0.008)
-        out["w"] = (threading.get_ident(), used)
+        return used
 
-    spprof.start(interval_ms=10)
-    run_threads([worker])
-    p = spprof.stop()
-    check_identities(p.stats)
-    ident, used = out["w"]
+    p, ident, used = _profile_one(worker, interval_ms=10)
     mine = [r for r in p.stacks if r.thread_id == ident]
     stacks = sum(r.count for r in mine if any(f.function == "spin" for f in r.frames))
     unsampled = sum(r.count for r in mine if r.frames and r.frames[0].function == "<unsampled>")
