@@ -403,9 +403,9 @@ uint32_t spp_scan(int initial)
  * samples alone, a thread that runs less than an interval of CPU a round had its timer set
  * again every round, each time pushing its expiry back: it was never sampled again.) A
  * thread that is not running does not advance its clock, so it is never taken for a silent
- * timer. A clock read is a system call (about 0.5 us), so a round
- * reads at most SPP_WATCH_MAX of them, in turn: with thousands of POSIX timers each is
- * checked every few hundred milliseconds. */
+ * timer. A clock read is a system call (about 0.5 us), so a round reads at most
+ * SPP_WATCH_MAX of them, in turn: with thousands of POSIX timers each is checked every few
+ * hundred milliseconds. */
 #define SPP_WATCH_MAX 64u
 static void posix_timers_watch(void)
 {
