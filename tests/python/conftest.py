@@ -104,6 +104,22 @@ def _never_leave_running():
         pytest.fail("test left the profiler running")
 
 
+@pytest.fixture
+def reap():
+    """reap(pid): the process is killed when the test ends, if it still runs. A test that
+    fails midway (a program that did not end when told) then cannot leave a busy program
+    loading every test after it. Returns the pid."""
+    pids = []
+    yield lambda pid: pids.append(pid) or pid
+    for pid in pids:
+        try:  # a child not yet waited for (so the pid cannot be another process's by now)
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass  # waited for already: it ended
+
+
 def run_child(code, timeout=120, env_extra=None):
     """Run python code in a fresh interpreter with the package importable."""
     env = dict(os.environ)

@@ -121,18 +121,19 @@ def test_exit_paths_write_the_profile(tmp_path, action, status):
         ("os._exit" if action == "os_exit" else "exit")
 
 
-def _start_forever(tmp_path, *extra):
+def _start_forever(tmp_path, reap, *extra):
     out = tmp_path / "f.spprof"
     proc = subprocess.Popen([sys.executable, "-m", "spprof", "run", "-o", str(out), *extra,
                              FOREVER], env=env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    reap(proc.pid)
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(0.5)
     return proc, out
 
 
-def test_ctrl_c_writes_the_profile_then_dies_of_sigint(tmp_path):
-    proc, out = _start_forever(tmp_path)
+def test_ctrl_c_writes_the_profile_then_dies_of_sigint(tmp_path, reap):
+    proc, out = _start_forever(tmp_path, reap)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGINT, err  # as an interrupted python does
@@ -141,8 +142,8 @@ def test_ctrl_c_writes_the_profile_then_dies_of_sigint(tmp_path):
     assert self_of(p, "hot_loop") >= 20, p.functions()
 
 
-def test_sigterm_writes_the_profile_then_dies_of_sigterm(tmp_path):
-    proc, out = _start_forever(tmp_path)
+def test_sigterm_writes_the_profile_then_dies_of_sigterm(tmp_path, reap):
+    proc, out = _start_forever(tmp_path, reap)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGTERM
@@ -187,11 +188,12 @@ def program_tasks(script):
         proc.wait()
 
 
-def test_duration_stops_sampling_and_the_program_goes_on(tmp_path):
+def test_duration_stops_sampling_and_the_program_goes_on(tmp_path, reap):
     out = tmp_path / "d.spprof"
     proc = subprocess.Popen([sys.executable, "-m", "spprof", "run", "-d", "0.5", "-o",
                              str(out), FOREVER], env=env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    reap(proc.pid)
     assert proc.stdout.readline().strip() == "ready"
     deadline = time.monotonic() + 30
     while not out.exists() and time.monotonic() < deadline:
@@ -277,13 +279,14 @@ def test_view_options_reach_the_file(tmp_path):
     assert not any(f"({THREADS}:" in line for line in lines)  # no line numbers
 
 
-def test_progress_line_on_a_terminal(tmp_path):
+def test_progress_line_on_a_terminal(tmp_path, reap):
     """On a terminal the progress line is rewritten in place (\\r), then erased."""
     pid, fd = pty.fork()
     if pid == 0:
         os.environ.update(env())
         os.execv(sys.executable, [sys.executable, "-m", "spprof", "run", "-o",
                                   str(tmp_path / "t.spprof"), FOREVER])
+    reap(pid)
     buf = b""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and buf.count(b"\r\x1b[Kspprof: ") < 2:
