@@ -29,7 +29,7 @@ def test_sleeping_threads_appear_in_wall_mode_only():
     lives.run([lives.thread(f"sleeper-{i}", sleeper) for i in range(3)])
     p = spprof.stop()
     assert p.mode == "wall" and p.stats["timer"] == "sampler" and p.stats["mode"] == "wall"
-    by = lives.check(p, 0.01)  # 1 s at 10 ms: 100 ticks, +-10 %
+    by = lives.check(p, 0.01, ticks=0)  # 1 s at 10 ms: 100 ticks, +-10 %
     for i in range(3):
         n = by.get(f"sleeper-{i}", 0)
         leaves = _leaf_names(p, f"sleeper-{i}")
@@ -69,7 +69,7 @@ def test_threads_blocked_on_a_lock_or_a_queue_get_their_wall_time():
     q.put(None)
     lives.join(ts)
     p = spprof.stop()
-    by = lives.check(p, 0.01)
+    by = lives.check(p, 0.01, ticks=2)
     for name, fn in (("lock-waiter", "lock_waiter"), ("queue-waiter", "Queue.get")):
         idle = sum(r.count for r in p.stacks if r.thread_name == name and r.frames and
                    r.frames[0].function == "<idle>" and
