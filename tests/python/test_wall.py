@@ -157,6 +157,8 @@ def test_idle_threads_reuse_their_last_stack():
         p = spprof.stop()
     finally:
         stop.set()
+        for t in ts:
+            t.join()
     st = p.stats
     idle = sum(n for t, n in p.samples_by_thread().items() if t.name.startswith("idle-"))
     assert idle >= 200 * 40, idle
