@@ -96,24 +96,24 @@ def timer(request, monkeypatch):
     return request.param
 
 
-#: How long the threads a test started may take to end once it is over: 200 threads told
-#: to stop take about a second to go under qemu.
+#: How long the threads a test started may take to end once it is over (qemu is slow).
 THREADS_END_S = 30
 
 
 @pytest.fixture(autouse=True)
 def _never_leave_running():
-    """Neither the profiler nor a thread outlives the test that started it. A test's
-    threads still ending when the next test starts would be sampled by it: the wall tests
-    count every thread's records (159 of 200 idle threads were still alive under qemu)."""
+    """Neither the profiler nor a thread outlives the test that started it: a thread still
+    ending when the next test starts would be sampled by it, and the wall tests count every
+    thread's records."""
     before = set(threading.enumerate())
     yield
     if spprof.is_active():
         spprof.stop()
         pytest.fail("test left the profiler running")
     deadline = time.monotonic() + THREADS_END_S
-    left = [t for t in threading.enumerate()  # a dummy (a thread not started by threading)
-            if t not in before and not isinstance(t, threading._DummyThread)]  # cannot join
+    # a dummy thread (one not started by threading) cannot be joined
+    left = [t for t in threading.enumerate()
+            if t not in before and not isinstance(t, threading._DummyThread)]
     for t in left:
         t.join(max(0.0, deadline - time.monotonic()))
     alive = [t.name for t in left if t.is_alive()]
